@@ -1,0 +1,1 @@
+"""Compiled core (numba). Pure arrays in, arrays out: no torch, no matplotlib."""

@@ -1,0 +1,817 @@
+"""CPU kernels (numba njit / prange).
+
+Every kernel here has a twin of the same name in ``cuda.py`` with the same
+semantics; both are tested against slow NumPy references in ``tests/``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def _pack_signs(z, n_words):
+    n, m = z.shape
+    out = np.zeros((n, n_words), dtype=np.uint64)
+    for r in prange(n):
+        for j in range(m):
+            if z[r, j] > 0.0:
+                out[r, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+    return out
+
+
+def pack_signs(z: np.ndarray, n_words: int | None = None) -> np.ndarray:
+    """Pack the bits ``z > 0`` row by row into uint64 words.
+
+    Parameters
+    ----------
+    z : ndarray of shape (N, M), float
+    n_words : int, optional
+        Words per row, at least ``ceil(M / 64)``; default exactly that (min 1).
+
+    Returns
+    -------
+    ndarray of shape (N, n_words), dtype=np.uint64
+        Bit ``j`` of row ``r`` is bit ``j % 64`` of word ``j // 64``.
+    """
+    z = np.ascontiguousarray(z, dtype=np.float64)
+    need = max(1, -(-z.shape[1] // 64))
+    n_words = need if n_words is None else int(n_words)
+    if n_words < need:
+        raise ValueError(f"n_words must be at least {need} for {z.shape[1]} columns; got {n_words}")
+    return _pack_signs(z, n_words)
+
+
+# ---------------------------------------------------------------------------
+# Splitting convex polygons by lines (2-D cells)
+#
+# A cell is a convex polygon given counter-clockwise by its vertices; edge j
+# runs from vertex j to vertex j+1 and carries the (layer, neuron) that created
+# it, or (-1, -1) for the domain boundary. A neuron's line on the cell is
+# s(u) = a*u0 + b*u1 + c. A vertex is ON the line when |s| <= eps, with
+# eps = tol * (|a|*U + |b|*U + |c|) and U the largest |u| of the cell's domain.
+# The line CUTS the cell when one vertex has s > eps and another s < -eps.
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _line_eps(a, b, c, uscale, tol):
+    return tol * ((abs(a) + abs(b)) * uscale + abs(c))
+
+
+@njit(cache=True)
+def _grow_f(arr, need):
+    if need <= arr.shape[0]:
+        return arr
+    out = np.empty(max(need, 2 * arr.shape[0]), dtype=arr.dtype)
+    out[: arr.shape[0]] = arr
+    return out
+
+
+@njit(cache=True)
+def _grow_2d(arr, need):
+    if need <= arr.shape[0]:
+        return arr
+    out = np.empty((max(need, 2 * arr.shape[0]), arr.shape[1]), dtype=arr.dtype)
+    out[: arr.shape[0]] = arr
+    return out
+
+
+@njit(cache=True)
+def split_polygon(vx, vy, elay, eneu, a, b, c, eps, lab_layer, lab_neuron):
+    """Split one convex polygon by a sequence of lines.
+
+    Parameters
+    ----------
+    vx, vy : ndarray of shape (n,), float64
+        Counter-clockwise vertices of the polygon.
+    elay, eneu : ndarray of shape (n,), int32
+        Layer and neuron of the edge that leaves each vertex (-1: boundary).
+    a, b, c, eps : ndarray of shape (k,), float64
+        Lines ``a*u0 + b*u1 + c = 0`` and their on-line tolerances.
+    lab_layer, lab_neuron : int32 scalar and ndarray of shape (k,), int32
+        Labels given to the edges each line creates.
+
+    Returns
+    -------
+    px, py : ndarray of shape (V,), float64   vertices of all pieces
+    pl, pn : ndarray of shape (V,), int32     edge labels
+    poff : ndarray of shape (P + 1,), int64   ring offsets of the P pieces
+    sides : ndarray of shape (P, k), uint8    1 where the piece lies on the
+        positive side of line j (``s > 0`` inside), else 0.
+    """
+    k = a.shape[0]
+    n = vx.shape[0]
+    # double buffers: (x, y, layer, neuron) per vertex, ring offsets, sides
+    cap_v = 4 * n + 8
+    ax = np.empty(cap_v)
+    ay = np.empty(cap_v)
+    al = np.empty(cap_v, dtype=np.int32)
+    an = np.empty(cap_v, dtype=np.int32)
+    ax[:n] = vx
+    ay[:n] = vy
+    al[:n] = elay
+    an[:n] = eneu
+    aoff = np.zeros(2, dtype=np.int64)
+    aoff[1] = n
+    asid = np.zeros((1, max(k, 1)), dtype=np.uint8)
+    npc = 1
+    bx = np.empty(cap_v)
+    by = np.empty(cap_v)
+    bl = np.empty(cap_v, dtype=np.int32)
+    bn = np.empty(cap_v, dtype=np.int32)
+    boff = np.zeros(4, dtype=np.int64)
+    bsid = np.zeros((4, max(k, 1)), dtype=np.uint8)
+    s = np.empty(n + 8)
+    sg = np.empty(n + 8, dtype=np.int8)
+    for j in range(k):
+        aj = a[j]
+        bj = b[j]
+        cj = c[j]
+        ej = eps[j]
+        nb = 0  # pieces written to b
+        wv = 0  # vertices written to b
+        for p in range(npc):
+            st = aoff[p]
+            en = aoff[p + 1]
+            m = en - st
+            if s.shape[0] < m:
+                s = np.empty(2 * m)
+                sg = np.empty(2 * m, dtype=np.int8)
+            has_pos = False
+            has_neg = False
+            for q in range(m):
+                v = aj * ax[st + q] + bj * ay[st + q] + cj
+                s[q] = v
+                if v > ej:
+                    sg[q] = 1
+                    has_pos = True
+                elif v < -ej:
+                    sg[q] = -1
+                    has_neg = True
+                else:
+                    sg[q] = 0
+            need = wv + 2 * m + 4
+            bx = _grow_f(bx, need)
+            by = _grow_f(by, need)
+            bl = _grow_f(bl, need)
+            bn = _grow_f(bn, need)
+            boff = _grow_f(boff, nb + 3)
+            bsid = _grow_2d(bsid, nb + 2)
+            if not (has_pos and has_neg):
+                for q in range(m):
+                    bx[wv] = ax[st + q]
+                    by[wv] = ay[st + q]
+                    bl[wv] = al[st + q]
+                    bn[wv] = an[st + q]
+                    wv += 1
+                bsid[nb, :] = asid[p, :]
+                bsid[nb, j] = 1 if has_pos else 0
+                nb += 1
+                boff[nb] = wv
+                continue
+            # two pieces: positive side first, then negative side
+            for side in (1, -1):
+                w0 = wv
+                for q in range(m):
+                    q1 = q + 1 if q + 1 < m else 0
+                    g0 = sg[q] * side
+                    g1 = sg[q1] * side
+                    if g0 >= 0:
+                        bx[wv] = ax[st + q]
+                        by[wv] = ay[st + q]
+                        if g0 == 0 and g1 <= 0:
+                            # leaves along the cutting line
+                            bl[wv] = lab_layer
+                            bn[wv] = lab_neuron[j]
+                        else:
+                            bl[wv] = al[st + q]
+                            bn[wv] = an[st + q]
+                        wv += 1
+                    if g0 * g1 < 0:
+                        t = s[q] / (s[q] - s[q1])
+                        x0 = ax[st + q]
+                        y0 = ay[st + q]
+                        bx[wv] = x0 + t * (ax[st + q1] - x0)
+                        by[wv] = y0 + t * (ay[st + q1] - y0)
+                        if g0 > 0:
+                            # entering the far side: the new edge runs along the line
+                            bl[wv] = lab_layer
+                            bn[wv] = lab_neuron[j]
+                        else:
+                            bl[wv] = al[st + q]
+                            bn[wv] = an[st + q]
+                        wv += 1
+                if wv - w0 >= 3:
+                    bsid[nb, :] = asid[p, :]
+                    bsid[nb, j] = 1 if side == 1 else 0
+                    nb += 1
+                    boff[nb] = wv
+                else:
+                    wv = w0
+        # swap buffers
+        ax, bx = bx, ax
+        ay, by = by, ay
+        al, bl = bl, al
+        an, bn = bn, an
+        aoff, boff = boff, aoff
+        asid, bsid = bsid, asid
+        npc = nb
+    return ax[: aoff[npc]], ay[: aoff[npc]], al[: aoff[npc]], an[: aoff[npc]], aoff[: npc + 1].copy(), asid[:npc]
+
+
+@njit(cache=True)
+def _cell_signs(pre, cell, vx, vy, st, en, uscale, tol, bits, cuts):
+    """Classify every neuron on one cell: write its bit, list the cutting ones.
+
+    bits[i] = 1 when neuron i is positive on the whole cell (s > eps at some
+    vertex and no vertex below -eps); 0 when it is non-positive there; cut
+    neurons are appended to ``cuts``. Returns the number of cutting neurons.
+    """
+    n = pre.shape[2]
+    ncut = 0
+    for i in range(n):
+        a = pre[cell, 0, i]
+        b = pre[cell, 1, i]
+        c = pre[cell, 2, i]
+        eps = _line_eps(a, b, c, uscale, tol)
+        pos = False
+        neg = False
+        for q in range(st, en):
+            v = a * vx[q] + b * vy[q] + c
+            if v > eps:
+                pos = True
+            elif v < -eps:
+                neg = True
+        if pos and neg:
+            cuts[ncut] = i
+            ncut += 1
+            bits[i] = 0
+        else:
+            bits[i] = 1 if pos else 0
+    return ncut
+
+
+@njit(cache=True)
+def _mask_row(pre, cell, bits, slope, masked):
+    for r in range(pre.shape[1]):
+        for i in range(pre.shape[2]):
+            v = pre[cell, r, i]
+            masked[cell, r, i] = v if bits[cell, i] == 1 else slope * v
+
+
+@njit(cache=True)
+def _split_cell(pre, cell, vx, vy, elay, eneu, st, en, cuts, ncut, uscale, tol, layer):
+    a = np.empty(ncut)
+    b = np.empty(ncut)
+    c = np.empty(ncut)
+    eps = np.empty(ncut)
+    lab = np.empty(ncut, dtype=np.int32)
+    for j in range(ncut):
+        i = cuts[j]
+        a[j] = pre[cell, 0, i]
+        b[j] = pre[cell, 1, i]
+        c[j] = pre[cell, 2, i]
+        eps[j] = _line_eps(a[j], b[j], c[j], uscale, tol)
+        lab[j] = i
+    return split_polygon(vx[st:en], vy[st:en], elay[st:en], eneu[st:en], a, b, c, eps, np.int32(layer), lab)
+
+
+@njit(cache=True, parallel=True)
+def split_cells_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope):
+    """Pass 1 of splitting a batch of cells by one layer's neurons.
+
+    Parameters
+    ----------
+    pre : ndarray of shape (C, 3, n), float64
+        Pre-activation map of the layer on each cell: ``z_i(u) = pre[c, 0, i] * u0
+        + pre[c, 1, i] * u1 + pre[c, 2, i]``.
+    off : ndarray of shape (C + 1,), int64
+        Ring offsets into ``vx, vy, elay, eneu`` (each of shape (V,)).
+    uscale : ndarray of shape (C,), float64
+        Coordinate scale of each cell's domain (for the on-line tolerance).
+
+    Returns
+    -------
+    bits : ndarray of shape (C, n), uint8   side of every non-cutting neuron
+    cuts : ndarray of shape (C, n), int32   cutting neurons, ``ncut[c]`` per row
+    ncut : ndarray of shape (C,), int64
+    npieces, nverts : ndarray of shape (C,), int64   children and their vertices
+    masked : ndarray of shape (C, 3, n), float64
+        ``pre`` times the activation slope of each neuron with the cutting
+        neurons taken as inactive: the parent's activations before correction.
+    """
+    C = pre.shape[0]
+    n = pre.shape[2]
+    bits = np.empty((C, n), dtype=np.uint8)
+    cuts = np.empty((C, n), dtype=np.int32)
+    ncut = np.zeros(C, dtype=np.int64)
+    npieces = np.ones(C, dtype=np.int64)
+    nverts = np.empty(C, dtype=np.int64)
+    masked = np.empty_like(pre)
+    for cell in prange(C):
+        st = off[cell]
+        en = off[cell + 1]
+        k = _cell_signs(pre, cell, vx, vy, st, en, uscale[cell], tol, bits[cell], cuts[cell])
+        ncut[cell] = k
+        _mask_row(pre, cell, bits, slope, masked)
+        if k == 0:
+            nverts[cell] = en - st
+        else:
+            res = _split_cell(pre, cell, vx, vy, elay, eneu, st, en, cuts[cell], k, uscale[cell], tol, layer)
+            poff = res[4]
+            npieces[cell] = poff.shape[0] - 1
+            nverts[cell] = poff[-1]
+    return bits, cuts, ncut, npieces, nverts, masked
+
+
+@njit(cache=True)
+def _finish_child(child, cell, pre, bits, cuts, k, active, slope, pat, bit_offset, base, wt, cpat, cnext):
+    """Pattern and next-layer map of one child.
+
+    The parent's ``base`` map (its cutting neurons counted as inactive) is
+    corrected by ``(1 - slope) * pre[cell, :, i] * W_next[:, i]`` for each cutting
+    neuron ``i`` that is active on the child, so a child costs a few rank-1
+    updates instead of a full matrix product.
+    """
+    rows = pre.shape[1]
+    n_next = wt.shape[1]
+    cpat[child, :] = pat[cell, :]
+    for i in range(pre.shape[2]):
+        if bits[cell, i] == 1:
+            g = bit_offset + i
+            cpat[child, g >> 6] |= np.uint64(1) << np.uint64(g & 63)
+    for r in range(rows):
+        for o in range(n_next):
+            cnext[child, r, o] = base[cell, r, o]
+    for j in range(k):
+        if active[j] == 0:
+            continue
+        i = cuts[cell, j]
+        g = bit_offset + i
+        cpat[child, g >> 6] |= np.uint64(1) << np.uint64(g & 63)
+        for r in range(rows):
+            coef = (1.0 - slope) * pre[cell, r, i]
+            if coef != 0.0:
+                for o in range(n_next):
+                    cnext[child, r, o] += coef * wt[i, o]
+
+
+@njit(cache=True, parallel=True)
+def split_cells_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope, pat, bit_offset,
+                      bits, cuts, ncut, piece_start, vert_start, base, wt,
+                      coff, cx, cy, cl, cn, cpat, cnext, cparent):
+    """Pass 2: write the children counted by :func:`split_cells_count`.
+
+    ``piece_start``/``vert_start`` (shape (C + 1,)) are exclusive prefix sums of
+    the counts. ``base`` (C, 3, n_next) is the next layer's map on each parent
+    with its cutting neurons taken as inactive, ``wt`` (n, n_next) the next
+    layer's weight transposed. Children get the parent's packed pattern plus
+    this layer's bits at ``bit_offset`` and the next layer's map ``cnext``
+    (NC, 3, n_next).
+    """
+    C = pre.shape[0]
+    for cell in prange(C):
+        st = off[cell]
+        en = off[cell + 1]
+        k = ncut[cell]
+        p0 = piece_start[cell]
+        w0 = vert_start[cell]
+        if k == 0:
+            m = en - st
+            cx[w0 : w0 + m] = vx[st:en]
+            cy[w0 : w0 + m] = vy[st:en]
+            cl[w0 : w0 + m] = elay[st:en]
+            cn[w0 : w0 + m] = eneu[st:en]
+            coff[p0 + 1] = w0 + m
+            cparent[p0] = cell
+            _finish_child(p0, cell, pre, bits, cuts, 0, np.zeros(1, dtype=np.uint8), slope, pat,
+                          bit_offset, base, wt, cpat, cnext)
+            continue
+        px, py, pl, pn, poff, sides = _split_cell(
+            pre, cell, vx, vy, elay, eneu, st, en, cuts[cell], k, uscale[cell], tol, layer
+        )
+        m = poff[-1]
+        cx[w0 : w0 + m] = px
+        cy[w0 : w0 + m] = py
+        cl[w0 : w0 + m] = pl
+        cn[w0 : w0 + m] = pn
+        for p in range(poff.shape[0] - 1):
+            child = p0 + p
+            coff[child + 1] = w0 + poff[p + 1]
+            cparent[child] = cell
+            _finish_child(child, cell, pre, bits, cuts, k, sides[p], slope, pat, bit_offset, base, wt,
+                          cpat, cnext)
+    return None
+
+
+@njit(cache=True, parallel=True)
+def polygon_area_centroid(off, vx, vy):
+    """Shoelace area and centroid of every ring: (R,) and (R, 2) float64.
+
+    Coordinates are taken relative to each ring's first vertex, so tiny
+    polygons far from the origin keep their precision.
+    """
+    R = off.shape[0] - 1
+    area = np.empty(R)
+    cen = np.empty((R, 2))
+    for r in prange(R):
+        st = off[r]
+        en = off[r + 1]
+        x0 = vx[st]
+        y0 = vy[st]
+        a2 = 0.0
+        cxs = 0.0
+        cys = 0.0
+        for q in range(st, en):
+            q1 = q + 1 if q + 1 < en else st
+            xa = vx[q] - x0
+            ya = vy[q] - y0
+            xb = vx[q1] - x0
+            yb = vy[q1] - y0
+            cr = xa * yb - xb * ya
+            a2 += cr
+            cxs += (xa + xb) * cr
+            cys += (ya + yb) * cr
+        area[r] = 0.5 * a2
+        if a2 != 0.0:
+            cen[r, 0] = x0 + cxs / (3.0 * a2)
+            cen[r, 1] = y0 + cys / (3.0 * a2)
+        else:
+            cen[r, 0] = x0
+            cen[r, 1] = y0
+    return area, cen
+
+
+# ---------------------------------------------------------------------------
+# Splitting intervals by points (1-D cells)
+#
+# A 1-D cell is a ring of exactly two entries (t0 < t1); the label of entry j is
+# the (layer, neuron) whose breakpoint is that end (-1 for the domain's ends).
+# A neuron is s(t) = a*t + c; it cuts the cell when s(t0) and s(t1) lie beyond
+# eps on opposite sides, eps = tol * (|a|*U + |c|).
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True, parallel=True)
+def split_intervals_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope):
+    """Pass 1 for intervals; same outputs as :func:`split_cells_count`."""
+    C = pre.shape[0]
+    n = pre.shape[2]
+    bits = np.empty((C, n), dtype=np.uint8)
+    cuts = np.empty((C, n), dtype=np.int32)
+    ncut = np.zeros(C, dtype=np.int64)
+    npieces = np.ones(C, dtype=np.int64)
+    nverts = np.empty(C, dtype=np.int64)
+    masked = np.empty_like(pre)
+    for cell in prange(C):
+        t0 = vx[off[cell]]
+        t1 = vx[off[cell] + 1]
+        k = 0
+        for i in range(n):
+            a = pre[cell, 0, i]
+            c = pre[cell, 1, i]
+            eps = tol * (abs(a) * uscale[cell] + abs(c))
+            s0 = a * t0 + c
+            s1 = a * t1 + c
+            if (s0 > eps and s1 < -eps) or (s0 < -eps and s1 > eps):
+                cuts[cell, k] = i
+                k += 1
+                bits[cell, i] = 0
+            else:
+                bits[cell, i] = 1 if (s0 > eps or s1 > eps) else 0
+        ncut[cell] = k
+        npieces[cell] = k + 1
+        nverts[cell] = 2 * (k + 1)
+        _mask_row(pre, cell, bits, slope, masked)
+    return bits, cuts, ncut, npieces, nverts, masked
+
+
+@njit(cache=True, parallel=True)
+def split_intervals_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope, pat, bit_offset,
+                          bits, cuts, ncut, piece_start, vert_start, base, wt,
+                          coff, cx, cy, cl, cn, cpat, cnext, cparent):
+    """Pass 2 for intervals; same contract as :func:`split_cells_write`."""
+    C = pre.shape[0]
+    for cell in prange(C):
+        st = off[cell]
+        k = ncut[cell]
+        p0 = piece_start[cell]
+        w0 = vert_start[cell]
+        roots = np.empty(k)
+        for j in range(k):
+            i = cuts[cell, j]
+            roots[j] = -pre[cell, 1, i] / pre[cell, 0, i]
+        order = np.argsort(roots)
+        active = np.empty(max(k, 1), dtype=np.uint8)
+        for p in range(k + 1):
+            child = p0 + p
+            w = w0 + 2 * p
+            if p == 0:
+                cx[w] = vx[st]
+                cl[w] = elay[st]
+                cn[w] = eneu[st]
+            else:
+                cx[w] = roots[order[p - 1]]
+                cl[w] = layer
+                cn[w] = cuts[cell, order[p - 1]]
+            if p == k:
+                cx[w + 1] = vx[st + 1]
+                cl[w + 1] = elay[st + 1]
+                cn[w + 1] = eneu[st + 1]
+            else:
+                cx[w + 1] = roots[order[p]]
+                cl[w + 1] = layer
+                cn[w + 1] = cuts[cell, order[p]]
+            cy[w] = 0.0
+            cy[w + 1] = 0.0
+            coff[child + 1] = w + 2
+            cparent[child] = cell
+            # the child lies right of the first p roots in sorted order
+            for q in range(k):
+                j = order[q]
+                right = q < p
+                active[j] = 1 if (pre[cell, 0, cuts[cell, j]] > 0.0) == right else 0
+            _finish_child(child, cell, pre, bits, cuts, k, active, slope, pat, bit_offset, base, wt,
+                          cpat, cnext)
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Decision boundaries inside regions
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _clip_halfplane(px, py, plab, a, b, c, lab):
+    """Keep the part of a convex ring where a*x + b*y + c >= 0; new edges get ``lab``."""
+    m = px.shape[0]
+    ox = np.empty(m + 2)
+    oy = np.empty(m + 2)
+    ol = np.empty(m + 2, dtype=np.int64)
+    w = 0
+    for q in range(m):
+        q1 = q + 1 if q + 1 < m else 0
+        s0 = a * px[q] + b * py[q] + c
+        s1 = a * px[q1] + b * py[q1] + c
+        if s0 >= 0.0:
+            ox[w] = px[q]
+            oy[w] = py[q]
+            ol[w] = lab if (s0 == 0.0 and s1 < 0.0) else plab[q]
+            w += 1
+        if (s0 > 0.0 and s1 < 0.0) or (s0 < 0.0 and s1 > 0.0):
+            t = s0 / (s0 - s1)
+            ox[w] = px[q] + t * (px[q1] - px[q])
+            oy[w] = py[q] + t * (py[q1] - py[q])
+            ol[w] = lab if s0 > 0.0 else plab[q]
+            w += 1
+    return ox[:w], oy[:w], ol[:w]
+
+
+@njit(cache=True)
+def decision_boundary_2d(off, vx, vy, maps):
+    """Segments where the argmax of the logits changes, region by region.
+
+    Parameters
+    ----------
+    off : ndarray of shape (R + 1,), int64; vx, vy : ndarray of shape (V,)
+        Region rings (convex, counter-clockwise).
+    maps : ndarray of shape (R, 3, n_out), float64
+        Logits on each region: ``L(u) = maps[r, 0] * u0 + maps[r, 1] * u1 + maps[r, 2]``.
+        A single logit (n_out = 1) is read as the two classes ``[0, L]``.
+
+    Returns
+    -------
+    seg : ndarray of shape (S, 2, 2), float64   segment ends in slice coordinates
+    region : ndarray of shape (S,), int64       region holding each segment
+    classes : ndarray of shape (S, 2), int64    the two classes tied along it
+    """
+    R = off.shape[0] - 1
+    n_out = maps.shape[2]
+    C = 2 if n_out == 1 else n_out
+    seg = np.empty((16, 2, 2))
+    reg = np.empty(16, dtype=np.int64)
+    cls = np.empty((16, 2), dtype=np.int64)
+    ns = 0
+    L = np.empty((3, C))
+    for r in range(R):
+        st = off[r]
+        en = off[r + 1]
+        if n_out == 1:
+            L[:, 0] = 0.0
+            L[:, 1] = maps[r, :, 0]
+        else:
+            L[:, :] = maps[r]
+        first = -1
+        mixed = False
+        for q in range(st, en):
+            best = 0
+            bv = L[0, 0] * vx[q] + L[1, 0] * vy[q] + L[2, 0]
+            for c in range(1, C):
+                v = L[0, c] * vx[q] + L[1, c] * vy[q] + L[2, c]
+                if v > bv:
+                    bv = v
+                    best = c
+            if first < 0:
+                first = best
+            elif best != first:
+                mixed = True
+        if not mixed:
+            continue
+        for c in range(C):
+            px = vx[st:en].copy()
+            py = vy[st:en].copy()
+            pl = np.full(en - st, -1, dtype=np.int64)
+            for d in range(C):
+                if d == c or px.shape[0] < 3:
+                    continue
+                px, py, pl = _clip_halfplane(
+                    px, py, pl, L[0, c] - L[0, d], L[1, c] - L[1, d], L[2, c] - L[2, d], d
+                )
+            m = px.shape[0]
+            if m < 3:
+                continue
+            for q in range(m):
+                d = pl[q]
+                if d > c:
+                    q1 = q + 1 if q + 1 < m else 0
+                    if px[q] == px[q1] and py[q] == py[q1]:
+                        continue
+                    if ns == seg.shape[0]:
+                        seg2 = np.empty((2 * ns, 2, 2))
+                        seg2[:ns] = seg
+                        seg = seg2
+                        reg2 = np.empty(2 * ns, dtype=np.int64)
+                        reg2[:ns] = reg
+                        reg = reg2
+                        cls2 = np.empty((2 * ns, 2), dtype=np.int64)
+                        cls2[:ns] = cls
+                        cls = cls2
+                    seg[ns, 0, 0] = px[q]
+                    seg[ns, 0, 1] = py[q]
+                    seg[ns, 1, 0] = px[q1]
+                    seg[ns, 1, 1] = py[q1]
+                    reg[ns] = r
+                    cls[ns, 0] = c
+                    cls[ns, 1] = d
+                    ns += 1
+    return seg[:ns].copy(), reg[:ns].copy(), cls[:ns].copy()
+
+
+@njit(cache=True)
+def decision_boundary_1d(off, vx, maps):
+    """Points where the argmax of the logits changes along 1-D regions.
+
+    ``maps`` has shape (R, 2, n_out): ``L(t) = maps[r, 0] * t + maps[r, 1]``; a
+    single logit is read as the classes ``[0, L]``. Returns ``t`` (S,),
+    ``region`` (S,) int64 and ``classes`` (S, 2) int64 (class before, after).
+    """
+    R = off.shape[0] - 1
+    n_out = maps.shape[2]
+    C = 2 if n_out == 1 else n_out
+    ts = np.empty(16)
+    reg = np.empty(16, dtype=np.int64)
+    cls = np.empty((16, 2), dtype=np.int64)
+    ns = 0
+    sl = np.empty(C)
+    of = np.empty(C)
+    for r in range(R):
+        t0 = vx[off[r]]
+        t1 = vx[off[r] + 1]
+        if n_out == 1:
+            sl[0] = 0.0
+            of[0] = 0.0
+            sl[1] = maps[r, 0, 0]
+            of[1] = maps[r, 1, 0]
+        else:
+            sl[:] = maps[r, 0]
+            of[:] = maps[r, 1]
+        # class on top just right of t0: largest value, ties to the larger slope
+        cur = 0
+        for c in range(1, C):
+            vc = sl[c] * t0 + of[c]
+            vb = sl[cur] * t0 + of[cur]
+            if vc > vb or (vc == vb and sl[c] > sl[cur]):
+                cur = c
+        t = t0
+        while True:
+            nxt = -1
+            tn = t1
+            for d in range(C):
+                if sl[d] > sl[cur]:
+                    td = (of[cur] - of[d]) / (sl[d] - sl[cur])
+                    if td < tn and td >= t:
+                        tn = td
+                        nxt = d
+            if nxt < 0:
+                break
+            if tn > t0:
+                if ns == ts.shape[0]:
+                    ts2 = np.empty(2 * ns)
+                    ts2[:ns] = ts
+                    ts = ts2
+                    reg2 = np.empty(2 * ns, dtype=np.int64)
+                    reg2[:ns] = reg
+                    reg = reg2
+                    cls2 = np.empty((2 * ns, 2), dtype=np.int64)
+                    cls2[:ns] = cls
+                    cls = cls2
+                ts[ns] = tn
+                reg[ns] = r
+                cls[ns, 0] = cur
+                cls[ns, 1] = nxt
+                ns += 1
+            cur = nxt
+            t = tn
+    return ts[:ns].copy(), reg[:ns].copy(), cls[:ns].copy()
+
+
+# ---------------------------------------------------------------------------
+# Per-root reductions of leaf cells (local complexity)
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def reduce_leaves(off, vx, vy, elay, eneu, root, maps, layer_offset, logit_offset, with_logits,
+                  uscale, tol, counts, hits, length):
+    """Accumulate, per root domain, what its leaf cells say about it.
+
+    Parameters
+    ----------
+    off, vx, vy, elay, eneu : leaf rings (see ``split_cells_count``); 1-D rings
+        hold the two ends of an interval.
+    root : ndarray of shape (C,), int64        root domain of each leaf
+    maps : ndarray of shape (C, k + 1, n_out)  logits on each leaf
+    layer_offset : ndarray of shape (n_layers,), int64   first hit column per hidden layer
+    logit_offset : int64                        first hit column of the logits
+    with_logits : bool                          also count the logits' zero sets
+    counts : ndarray of shape (N,), int64       += leaves per root
+    hits : ndarray of shape (N, H), uint8       set where neuron h's zero set crosses the root
+    length : ndarray of shape (N,), float64     += length (2-D) or number (1-D) of zero-set
+        pieces inside the root, region boundaries counted once
+    """
+    C = off.shape[0] - 1
+    n_out = maps.shape[2]
+    two_d = maps.shape[1] == 3
+    for c in range(C):
+        r = root[c]
+        counts[r] += 1
+        st = off[c]
+        en = off[c + 1]
+        for q in range(st, en):
+            if elay[q] >= 0:
+                hits[r, layer_offset[elay[q]] + eneu[q]] = 1
+                if two_d:
+                    q1 = q + 1 if q + 1 < en else st
+                    dx = vx[q1] - vx[q]
+                    dy = vy[q1] - vy[q]
+                    length[r] += 0.5 * np.sqrt(dx * dx + dy * dy)
+                else:
+                    length[r] += 0.5
+        if not with_logits:
+            continue
+        for o in range(n_out):
+            if two_d:
+                a = maps[c, 0, o]
+                b = maps[c, 1, o]
+                cc = maps[c, 2, o]
+            else:
+                a = maps[c, 0, o]
+                b = 0.0
+                cc = maps[c, 1, o]
+            eps = tol * ((abs(a) + abs(b)) * uscale[c] + abs(cc))
+            pos = False
+            neg = False
+            for q in range(st, en):
+                v = a * vx[q] + b * vy[q] + cc
+                if v > eps:
+                    pos = True
+                elif v < -eps:
+                    neg = True
+            if not (pos and neg):
+                continue
+            hits[r, logit_offset + o] = 1
+            if not two_d:
+                length[r] += 1.0
+                continue
+            # the zero set is a chord of the convex ring: join its two crossings
+            npt = 0
+            x0 = 0.0
+            y0 = 0.0
+            for q in range(st, en):
+                q1 = q + 1 if q + 1 < en else st
+                s0 = a * vx[q] + b * vy[q] + cc
+                s1 = a * vx[q1] + b * vy[q1] + cc
+                if (s0 >= 0.0) != (s1 >= 0.0):
+                    t = s0 / (s0 - s1)
+                    x = vx[q] + t * (vx[q1] - vx[q])
+                    y = vy[q] + t * (vy[q1] - vy[q])
+                    if npt == 0:
+                        x0 = x
+                        y0 = y
+                    else:
+                        length[r] += np.sqrt((x - x0) ** 2 + (y - y0) ** 2)
+                        break
+                    npt += 1
+    return None

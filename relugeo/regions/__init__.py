@@ -1,0 +1,7 @@
+"""Slices, exact partitions, local complexity and tracking of activation regions."""
+
+from .local_complexity import LCResult, frame, local_complexity
+from .partition import Partition, partition
+from .slices import Slice
+
+__all__ = ["LCResult", "Partition", "Slice", "frame", "local_complexity", "partition"]

@@ -1,0 +1,179 @@
+"""The layer-by-layer walk that splits cells into activation regions.
+
+Cells of one hidden layer are handled in batches: one matrix product gives
+every cell's pre-activation map (``pre = post @ W.T + b``), then a compiled
+kernel splits each cell by the neurons whose zero set crosses it. Batches
+larger than ``batch_cells`` are cut into chunks and walked depth-first, so the
+working memory is bounded by ``batch_cells`` and the depth, not by the number
+of regions. The final cells (leaves) are handed to a consumer batch by batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..errors import RegionLimitError
+from ..kernels import cpu
+from ..nets.pwanet import PWANet
+
+DEFAULT_TOL = 1e-10
+DEFAULT_BATCH_CELLS = 8192
+
+
+@dataclass
+class CellBatch:
+    """A batch of convex cells of the same depth.
+
+    ``pre`` has shape (C, k + 1, n): the map of layer ``layer``'s
+    pre-activations on each cell (rows 0..k-1: gradient in u, row k: value at
+    u = 0). When ``layer`` equals the number of hidden layers it is the map of
+    the logits. Rings are CSR: ``off`` (C + 1,), ``vx, vy, elay, eneu`` (V,);
+    in 1-D every ring holds the two ends of an interval (``vy`` is zero).
+    """
+
+    layer: int
+    pre: np.ndarray
+    off: np.ndarray
+    vx: np.ndarray
+    vy: np.ndarray
+    elay: np.ndarray
+    eneu: np.ndarray
+    pat: np.ndarray
+    root: np.ndarray
+    uscale: np.ndarray
+
+    @property
+    def n_cells(self) -> int:
+        return self.pre.shape[0]
+
+    def take(self, start: int, stop: int) -> "CellBatch":
+        """Cells ``start:stop`` as their own batch (copies the rings)."""
+        v0, v1 = self.off[start], self.off[stop]
+        return CellBatch(
+            self.layer,
+            self.pre[start:stop],
+            self.off[start : stop + 1] - v0,
+            self.vx[v0:v1],
+            self.vy[v0:v1],
+            self.elay[v0:v1],
+            self.eneu[v0:v1],
+            self.pat[start:stop],
+            self.root[start:stop],
+            self.uscale[start:stop],
+        )
+
+
+def root_batch(net: PWANet, origins: np.ndarray, basis: np.ndarray, domain: np.ndarray) -> CellBatch:
+    """One cell per origin, each the same domain (m, k) in slice coordinates.
+
+    Parameters
+    ----------
+    origins : ndarray of shape (N, D), float64
+    basis : ndarray of shape (D, k), float64
+    domain : ndarray of shape (m, k), float64
+        Counter-clockwise convex polygon (k = 2) or ``[[t0], [t1]]`` (k = 1).
+    """
+    N = origins.shape[0]
+    k = basis.shape[1]
+    m = domain.shape[0]
+    first = net.layers[0]
+    pre = np.empty((N, k + 1, first.n_out))
+    pre[:, :k, :] = (first.weight @ basis).T[None]
+    pre[:, k, :] = origins @ first.weight.T + first.bias
+    off = np.arange(N + 1, dtype=np.int64) * m
+    vx = np.tile(domain[:, 0], N)
+    vy = np.tile(domain[:, 1], N) if k == 2 else np.zeros(N * m)
+    lab = np.full(N * m, -1, dtype=np.int32)
+    return CellBatch(
+        layer=0,
+        pre=pre,
+        off=off,
+        vx=vx,
+        vy=vy,
+        elay=lab,
+        eneu=lab.copy(),
+        pat=np.zeros((N, net.n_words), dtype=np.uint64),
+        root=np.arange(N, dtype=np.int64),
+        uscale=np.full(N, float(np.abs(domain).max())),
+    )
+
+
+def split_batch(net: PWANet, batch: CellBatch, tol: float) -> CellBatch:
+    """Split every cell by the neurons of ``batch.layer``; return the children
+    with the map of the next layer (or of the logits) on each."""
+    layer = net.layers[batch.layer]
+    k = batch.pre.shape[1] - 1
+    count, write = (cpu.split_cells_count, cpu.split_cells_write) if k == 2 else (
+        cpu.split_intervals_count,
+        cpu.split_intervals_write,
+    )
+    args = (batch.pre, batch.off, batch.vx, batch.vy, batch.elay, batch.eneu, batch.uscale, tol, batch.layer)
+    bits, cuts, ncut, npieces, nverts, masked = count(*args, layer.negative_slope)
+    piece_start = np.zeros(batch.n_cells + 1, dtype=np.int64)
+    np.cumsum(npieces, out=piece_start[1:])
+    vert_start = np.zeros(batch.n_cells + 1, dtype=np.int64)
+    np.cumsum(nverts, out=vert_start[1:])
+    nc, nv = int(piece_start[-1]), int(vert_start[-1])
+    nxt = net.layers[batch.layer + 1]
+    # next layer's map on every parent, its cutting neurons taken as inactive
+    base = (masked.reshape(-1, layer.n_out) @ nxt.weight.T).reshape(batch.n_cells, k + 1, nxt.n_out)
+    base[:, k, :] += nxt.bias
+    coff = np.zeros(nc + 1, dtype=np.int64)
+    cx = np.empty(nv)
+    cy = np.empty(nv)
+    cl = np.empty(nv, dtype=np.int32)
+    cn = np.empty(nv, dtype=np.int32)
+    cpat = np.empty((nc, batch.pat.shape[1]), dtype=np.uint64)
+    pre = np.empty((nc, k + 1, nxt.n_out))
+    cparent = np.empty(nc, dtype=np.int64)
+    bit_offset = int(sum(net.widths[: batch.layer]))
+    write(*args, layer.negative_slope, batch.pat, bit_offset, bits, cuts, ncut, piece_start, vert_start,
+          base, net.weight_t(batch.layer + 1), coff, cx, cy, cl, cn, cpat, pre, cparent)
+    return CellBatch(
+        batch.layer + 1, pre, coff, cx, cy, cl, cn, cpat, batch.root[cparent], batch.uscale[cparent]
+    )
+
+
+def walk(
+    net: PWANet,
+    roots: CellBatch,
+    consume: Callable[[CellBatch], None],
+    *,
+    tol: float = DEFAULT_TOL,
+    batch_cells: int = DEFAULT_BATCH_CELLS,
+    max_regions: int | None = None,
+) -> int:
+    """Split ``roots`` through every hidden layer; pass each batch of leaves to ``consume``.
+
+    Returns the number of leaves (activation regions). Raises
+    :class:`RegionLimitError` as soon as the regions found plus the cells
+    still pending (each holds at least one region) exceed ``max_regions``.
+    """
+    depth = len(net.hidden)
+    if batch_cells < 1:
+        raise ValueError(f"batch_cells must be a positive integer; got {batch_cells}")
+    stack = [roots]
+    pending = roots.n_cells
+    done = 0
+    while stack:
+        batch = stack.pop()
+        pending -= batch.n_cells
+        if batch.layer == depth:
+            consume(batch)
+            done += batch.n_cells
+            continue
+        children = split_batch(net, batch, tol)
+        pending += children.n_cells
+        if max_regions is not None and done + pending > max_regions:
+            raise RegionLimitError(
+                f"the partition has more than max_regions = {max_regions} regions "
+                f"(at least {done + pending} found by layer {children.layer}); raise max_regions "
+                "or use a smaller domain"
+            )
+        n = children.n_cells
+        for start in reversed(range(0, n, batch_cells)):
+            stack.append(children if n <= batch_cells else children.take(start, min(start + batch_cells, n)))
+    return done

@@ -1,0 +1,276 @@
+"""Local complexity around data points: exact (1-D, 2-D) and the published vertex estimator."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..kernels import cpu
+from ..nets.pwanet import PWANet
+from . import engine
+
+
+def frame(input_dim: int, n_directions: int, seed: int = 0) -> np.ndarray:
+    """A seeded orthonormal frame, shape (input_dim, n_directions).
+
+    Column ``p`` depends only on ``seed`` and the columns before it, so
+    ``frame(D, P, s)[:, :k] == frame(D, k, s)``: the exact method at ``dim=k``
+    and the vertex estimator at ``n_directions=k`` share the same frame. The
+    global random state is never touched.
+    """
+    if not 1 <= n_directions <= input_dim:
+        raise ValueError(
+            f"n_directions must be between 1 and the input dimension {input_dim}; got {n_directions}"
+        )
+    rng = np.random.default_rng(seed)
+    g = rng.standard_normal((n_directions, input_dim)).T
+    q, r = np.linalg.qr(g)
+    return np.ascontiguousarray(q * np.sign(np.diag(r)))
+
+
+def cross_polytope(dim: int, radius: float) -> np.ndarray:
+    """Vertices of the l1 ball of radius r in slice coordinates: (4, 2) ccw, or (2, 1)."""
+    r = float(radius)
+    if dim == 1:
+        return np.array([[-r], [r]])
+    return np.array([[r, 0.0], [0.0, r], [-r, 0.0], [0.0, -r]])
+
+
+@dataclass
+class LCResult:
+    """Local complexity of one network at N points.
+
+    Attributes
+    ----------
+    method : str
+        ``"exact"`` or ``"vertex"``.
+    neurons : ndarray of shape (N, n_layers), dtype=np.int64
+        Exact: neurons of each layer whose zero set meets the neighbourhood (E1).
+        Vertex: neurons whose sign differs between some vertex and the first.
+    regions : ndarray of shape (N,), dtype=np.int64, or None
+        Exact only: activation regions meeting the neighbourhood (E2).
+    boundary_density : ndarray of shape (N,), dtype=np.float64, or None
+        Exact only: length of all counted zero sets inside the neighbourhood
+        per unit area (2-D), or crossings per unit length (1-D) (E3).
+    layer_names : list of str
+        Column names of ``neurons``: ``layer_1`` ... and ``logits`` when counted.
+    frame : ndarray of shape (D, P)
+        The orthonormal directions of the neighbourhoods.
+    """
+
+    method: str
+    radius: float
+    dim: int
+    seed: int
+    layers: str
+    neurons: np.ndarray
+    regions: np.ndarray | None
+    boundary_density: np.ndarray | None
+    layer_names: list
+    frame: np.ndarray
+    seconds: float = 0.0
+    groups: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def lc(self) -> np.ndarray:
+        """Local complexity per point: neurons summed over the counted layers, (N,)."""
+        return self.neurons.sum(axis=1)
+
+    @property
+    def n_points(self) -> int:
+        return self.neurons.shape[0]
+
+    def to_frame(self):
+        """One row per point: ``point``, ``group`` (if given), ``lc``, one column per
+        layer, and for the exact method ``regions`` and ``boundary_density``."""
+        import pandas as pd
+
+        cols = {"point": np.arange(self.n_points)}
+        if self.groups is not None:
+            cols["group"] = self.groups
+        cols.update(method=self.method, radius=self.radius, dim=self.dim, lc=self.lc)
+        for j, name in enumerate(self.layer_names):
+            cols[name] = self.neurons[:, j]
+        if self.regions is not None:
+            cols["regions"] = self.regions
+            cols["boundary_density"] = self.boundary_density
+        return pd.DataFrame(cols)
+
+    def summary(self):
+        """Mean of every numeric column per point group (one row if no groups)."""
+        df = self.to_frame()
+        keys = ["group"] if "group" in df else []
+        num = [c for c in df.columns if c not in ("point", "group", "method", "radius", "dim")]
+        if keys:
+            out = df.groupby("group", sort=False)[num].mean()
+        else:
+            out = df[num].mean().to_frame("all").T
+        out.insert(0, "n_points", df.groupby("group", sort=False).size() if keys else len(df))
+        return out
+
+
+_METHODS: dict[str, Callable] = {}
+
+
+def _register(name):
+    def deco(fn):
+        _METHODS[name] = fn
+        return fn
+
+    return deco
+
+
+def local_complexity(
+    net: PWANet,
+    X,
+    radius: float,
+    *,
+    dim: int = 2,
+    method: str = "exact",
+    n_directions: int | None = None,
+    seed: int = 0,
+    layers: str = "hidden",
+    batch_size: int = 1024,
+    groups=None,
+    client=None,
+    progress: Callable[[int, int], None] | None = None,
+) -> LCResult:
+    """Local complexity of ``net`` around every point of ``X``.
+
+    The neighbourhood of a point x is the cross-polytope of radius ``radius``
+    spanned by an orthonormal frame (see :func:`frame`): vertices x +- r v_p.
+
+    Parameters
+    ----------
+    net : PWANet
+    X : array_like of shape (N, D)
+    radius : float
+        r > 0, in input units.
+    dim : {1, 2}, default 2
+        Exact method: dimension of the neighbourhood (a segment or a square).
+    method : {"exact", "vertex"}, default "exact"
+        ``"exact"`` counts every neuron and region met by the neighbourhood;
+        ``"vertex"`` is the published estimator (Humayun et al. 2024), which
+        forwards the 2P vertices only and can undercount beyond layer 1.
+    n_directions : int, optional
+        Vertex method: P, the number of directions (default ``min(25, D)``).
+    seed : int, default 0
+        Seed of the frame; the same seed gives the same frame for every point
+        and every network of the same input dimension.
+    layers : {"hidden", "all"}, default "hidden"
+        Count hidden neurons only, or also the logits (the official MLP code's
+        convention).
+    batch_size : int, default 1024
+        Points per batch; bounds memory.
+    groups : array_like of shape (N,), optional
+        A label per point (e.g. "train", "test", "random") for ``summary()``.
+    client : dask.distributed.Client, optional
+        Fan the batches out over a dask cluster; results are identical.
+    progress : callable(done, total), optional
+        Called after every batch.
+
+    Returns
+    -------
+    LCResult
+    """
+    if not isinstance(net, PWANet):
+        raise TypeError(f"net must be a PWANet (use relugeo.from_torch); got {type(net).__name__}")
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {sorted(_METHODS)}; got {method!r}")
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != net.input_dim:
+        raise ValueError(f"X must have shape (N, {net.input_dim}) for this network; got {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError("X is empty: local complexity needs at least one point")
+    if not np.isfinite(X).all():
+        bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        raise ValueError(f"X contains NaN or inf in {len(bad)} rows (first: {bad[:5].tolist()})")
+    if not (np.isfinite(radius) and radius > 0):
+        raise ValueError(f"radius must be a finite number > 0; got {radius!r}")
+    if layers not in ("hidden", "all"):
+        raise ValueError(f"layers must be 'hidden' or 'all'; got {layers!r}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (X.shape[0],):
+            raise ValueError(f"groups must have shape ({X.shape[0]},); got {groups.shape}")
+    if method == "exact":
+        if dim not in (1, 2):
+            raise ValueError(f"dim must be 1 or 2 for the exact method; got {dim!r}")
+        if dim > net.input_dim:
+            raise ValueError(f"dim = {dim} exceeds the input dimension {net.input_dim}")
+        P = dim
+    else:
+        P = min(25, net.input_dim) if n_directions is None else int(n_directions)
+        if not 1 <= P <= net.input_dim:
+            raise ValueError(
+                f"n_directions must be between 1 and the input dimension {net.input_dim}; got {n_directions!r}"
+            )
+    V = frame(net.input_dim, P, seed)
+    fn = _METHODS[method]
+    t0 = time.perf_counter()
+    chunks = [slice(s, min(s + batch_size, len(X))) for s in range(0, len(X), int(batch_size))]
+    if client is not None:
+        futures = client.map(fn, [net] * len(chunks), [X[c] for c in chunks],
+                             [float(radius)] * len(chunks), [V] * len(chunks), [layers] * len(chunks))
+        parts = client.gather(futures)
+    else:
+        parts = []
+        for c in chunks:
+            parts.append(fn(net, X[c], float(radius), V, layers))
+            if progress is not None:
+                progress(c.stop, len(X))
+    neurons = np.concatenate([p[0] for p in parts])
+    regions = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
+    density = None if parts[0][2] is None else np.concatenate([p[2] for p in parts])
+    names = [f"layer_{j + 1}" for j in range(len(net.hidden))] + (["logits"] if layers == "all" else [])
+    return LCResult(method, float(radius), P, int(seed), layers, neurons, regions, density, names, V,
+                    time.perf_counter() - t0, groups)
+
+
+@_register("exact")
+def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str):
+    N = X.shape[0]
+    k = V.shape[1]
+    with_logits = layers == "all"
+    widths = list(net.widths)
+    layer_offset = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+    H = int(layer_offset[-1]) + (net.output_dim if with_logits else 0)
+    counts = np.zeros(N, dtype=np.int64)
+    hits = np.zeros((N, max(H, 1)), dtype=np.uint8)
+    length = np.zeros(N)
+    roots = engine.root_batch(net, X, V, cross_polytope(k, radius))
+
+    def consume(b: engine.CellBatch) -> None:
+        cpu.reduce_leaves(b.off, b.vx, b.vy, b.elay, b.eneu, b.root, b.pre, layer_offset[:-1],
+                          layer_offset[-1], with_logits, b.uscale, engine.DEFAULT_TOL, counts, hits, length)
+
+    engine.walk(net, roots, consume, max_regions=None)
+    bounds = list(layer_offset) + ([H] if with_logits else [])
+    neurons = np.stack([hits[:, bounds[j]:bounds[j + 1]].sum(axis=1) for j in range(len(bounds) - 1)],
+                       axis=1).astype(np.int64)
+    volume = 2.0 * radius * radius if k == 2 else 2.0 * radius
+    return neurons, counts, length / volume
+
+
+@_register("vertex")
+def _vertex(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str):
+    N, D = X.shape
+    P = V.shape[1]
+    # vertices x + r v_1, x - r v_1, x + r v_2, ... ; the first is x + r v_1
+    offsets = radius * np.stack([V.T, -V.T], axis=1).reshape(2 * P, D)
+    n_layers = len(net.hidden) + (1 if layers == "all" else 0)
+    out = np.zeros((N, n_layers), dtype=np.int64)
+    step = max(1, 16384 // (2 * P))
+    for s0 in range(0, N, step):
+        xs = X[s0 : s0 + step]
+        pts = (xs[:, None, :] + offsets[None]).reshape(-1, D)
+        zs = net.preactivations(pts)[:n_layers]
+        for j, z in enumerate(zs):
+            s = (z > 0).reshape(len(xs), 2 * P, -1)
+            out[s0 : s0 + step, j] = (s != s[:, :1]).any(axis=1).sum(axis=1)
+    return out, None, None

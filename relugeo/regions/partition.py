@@ -1,0 +1,311 @@
+"""The exact partition of a slice into activation regions."""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+
+import numpy as np
+
+from ..errors import CertificateError, InvalidSliceError
+from ..kernels import cpu
+from ..nets.pwanet import PWANet
+from . import engine
+from .slices import Slice
+
+
+class Partition:
+    """Every activation region of a network on a slice's domain.
+
+    Regions are stored in CSR form, like shapely's ragged arrays: region ``r``
+    is the ring ``vertices[ring_offsets[r]:ring_offsets[r + 1]]``. Vertices are
+    not shared between regions; each ring is convex and counter-clockwise
+    (in 1-D a ring is the two ends ``t0 < t1`` of an interval).
+
+    Attributes
+    ----------
+    net : PWANet
+    slice : Slice
+    vertices : ndarray of shape (V, k), dtype=np.float64
+        Ring vertices in slice coordinates.
+    ring_offsets : ndarray of shape (R + 1,), dtype=np.int64
+    edge_layer, edge_neuron : ndarray of shape (V,), dtype=np.int32
+        In 2-D: the hidden layer and neuron whose zero set carries the edge that
+        leaves each vertex; -1 for the domain's boundary. In 1-D: the layer
+        and neuron whose breakpoint is that end of the interval.
+    patterns : ndarray of shape (R, n_words), dtype=np.uint64
+        Packed activation patterns (``PWANet.patterns`` convention).
+    logit_maps : ndarray of shape (R, k + 1, n_out), dtype=np.float64
+        The logits on each region: ``logits(u) = u @ logit_maps[r, :k] + logit_maps[r, k]``.
+    areas : ndarray of shape (R,), dtype=np.float64
+        Areas (2-D) or lengths (1-D) in slice units.
+    centroids : ndarray of shape (R, k), dtype=np.float64
+        Each region's centroid: an interior point, the region's certificate.
+    seconds : float
+        Wall time of the computation.
+    """
+
+    def __init__(self, net, slice_, vertices, ring_offsets, edge_layer, edge_neuron, patterns, logit_maps,
+                 seconds=0.0, tol=engine.DEFAULT_TOL):
+        self.net = net
+        self.slice = slice_
+        self.vertices = vertices
+        self.ring_offsets = ring_offsets
+        self.edge_layer = edge_layer
+        self.edge_neuron = edge_neuron
+        self.patterns = patterns
+        self.logit_maps = logit_maps
+        self.seconds = seconds
+        self.tol = tol
+        if self.dim == 2:
+            self.areas, self.centroids = cpu.polygon_area_centroid(
+                ring_offsets, np.ascontiguousarray(vertices[:, 0]), np.ascontiguousarray(vertices[:, 1])
+            )
+        else:
+            t = vertices[:, 0].reshape(-1, 2)
+            self.areas = t[:, 1] - t[:, 0]
+            self.centroids = t.mean(axis=1, keepdims=True)
+
+    # -- facts -------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return self.vertices.shape[1]
+
+    @property
+    def n_regions(self) -> int:
+        return self.ring_offsets.shape[0] - 1
+
+    @property
+    def domain_area(self) -> float:
+        return self.slice.area
+
+    @property
+    def polygons(self) -> list[np.ndarray]:
+        """Region rings as a list of (n_r, k) arrays (slice coordinates)."""
+        return np.split(self.vertices, self.ring_offsets[1:-1])
+
+    @property
+    def interior_points(self) -> np.ndarray:
+        """One interior point per region in INPUT space, shape (R, D)."""
+        return self.slice.to_input(self.centroids)
+
+    @cached_property
+    def neurons(self) -> np.ndarray:
+        """Hidden neurons whose zero set crosses the domain: (M, 2) int (layer, neuron)."""
+        keep = self.edge_layer >= 0
+        pairs = np.stack([self.edge_layer[keep], self.edge_neuron[keep]], axis=1).astype(np.int64)
+        return np.unique(pairs, axis=0) if len(pairs) else np.zeros((0, 2), dtype=np.int64)
+
+    @cached_property
+    def boundary_length(self) -> float:
+        """Total length of region boundaries inside the domain (2-D), or number of breakpoints (1-D)."""
+        inner = self.edge_layer >= 0
+        if self.dim == 1:
+            return float(inner.sum()) / 2.0
+        v = self.vertices
+        nxt = np.arange(len(v)) + 1
+        nxt[self.ring_offsets[1:] - 1] = self.ring_offsets[:-1]
+        lengths = np.linalg.norm(v[nxt] - v, axis=1)
+        return float(lengths[inner].sum()) / 2.0
+
+    @cached_property
+    def _boundary(self):
+        off = self.ring_offsets
+        if self.dim == 2:
+            return cpu.decision_boundary_2d(
+                off, np.ascontiguousarray(self.vertices[:, 0]), np.ascontiguousarray(self.vertices[:, 1]),
+                np.ascontiguousarray(self.logit_maps),
+            )
+        return cpu.decision_boundary_1d(off, np.ascontiguousarray(self.vertices[:, 0]),
+                                        np.ascontiguousarray(self.logit_maps))
+
+    @property
+    def decision_boundary(self) -> np.ndarray:
+        """Where the predicted class changes.
+
+        2-D: segments of shape (S, 2, 2) in slice coordinates; 1-D: points of
+        shape (S,). A single-logit network's boundary is the zero set of the
+        logit. See :attr:`decision_boundary_classes` for the classes tied there.
+        """
+        return self._boundary[0]
+
+    @property
+    def decision_boundary_regions(self) -> np.ndarray:
+        """Region holding each decision-boundary piece, shape (S,)."""
+        return self._boundary[1]
+
+    @property
+    def decision_boundary_classes(self) -> np.ndarray:
+        """The two classes tied along each piece, shape (S, 2) (single logit: 0 is ``L < 0``)."""
+        return self._boundary[2]
+
+    def predictions(self) -> np.ndarray:
+        """Predicted class at each region's centroid, shape (R,)."""
+        k = self.dim
+        logits = np.einsum("rk,rkc->rc", self.centroids, self.logit_maps[:, :k]) + self.logit_maps[:, k]
+        if logits.shape[1] == 1:
+            return (logits[:, 0] > 0).astype(np.int64)
+        return logits.argmax(axis=1)
+
+    # -- checks ------------------------------------------------------------------
+    def verify(self, *, area_rtol: float = 1e-9, margin: float = 1e-9, raise_on_error: bool = True) -> dict:
+        """Check the partition against the real network.
+
+        1. areas sum to the domain's area within ``area_rtol`` (relative);
+        2. every region's centroid, forwarded through the network in float64,
+           has the region's activation pattern. A neuron whose pre-activation
+           at the centroid is within ``margin`` times the layer's largest
+           absolute pre-activation there is on its hyperplane and is counted
+           as ambiguous, not as a failure;
+        3. the logits at each centroid equal the region's affine map.
+
+        Returns a report dict; raises :class:`CertificateError` on a failure
+        unless ``raise_on_error=False``.
+        """
+        total = float(self.areas.sum())
+        area_err = abs(total - self.domain_area) / abs(self.domain_area)
+        x = self.interior_points
+        zs = self.net.preactivations(x)
+        hidden = zs[:-1]
+        n_fail = n_amb = 0
+        bad = np.zeros(self.n_regions, dtype=bool)
+        if hidden:
+            z = np.concatenate(hidden, axis=1)
+            bits = np.unpackbits(self.patterns.view(np.uint8), axis=1, bitorder="little")[:, : z.shape[1]]
+            scale = np.concatenate([np.repeat(np.abs(h).max(axis=1, keepdims=True), h.shape[1], axis=1)
+                                    for h in hidden], axis=1)
+            mismatch = (z > 0) != bits.astype(bool)
+            ambiguous = mismatch & (np.abs(z) <= margin * np.maximum(scale, 1e-300))
+            failed = mismatch & ~ambiguous
+            bad = failed.any(axis=1)
+            n_fail = int(bad.sum())
+            n_amb = int((ambiguous.any(axis=1) & ~bad).sum())
+        k = self.dim
+        logits = np.einsum("rk,rkc->rc", self.centroids, self.logit_maps[:, :k]) + self.logit_maps[:, k]
+        lscale = np.abs(zs[-1]).max() + 1e-300
+        logit_err = float(np.abs(logits - zs[-1]).max() / lscale) if self.n_regions else 0.0
+        distinct = len(np.unique(self.patterns, axis=0)) if self.n_regions else 0
+        report = {
+            "n_regions": self.n_regions,
+            "area_sum": total,
+            "domain_area": self.domain_area,
+            "area_rel_error": area_err,
+            "certificate_failures": n_fail,
+            "ambiguous_certificates": n_amb,
+            "duplicate_patterns": self.n_regions - distinct,
+            "logit_map_rel_error": logit_err,
+            "ok": area_err <= area_rtol and n_fail == 0 and logit_err <= 1e-6 and distinct == self.n_regions,
+        }
+        if raise_on_error and not report["ok"]:
+            first = np.flatnonzero(bad)[:5].tolist()
+            raise CertificateError(
+                f"partition failed verification: {report}; first failing regions: {first}"
+            )
+        return report
+
+    # -- linear regions ----------------------------------------------------------
+    def linear_regions(self, rtol: float = 1e-9) -> np.ndarray:
+        """Merge activation regions into linear regions (Hanin & Rolnick).
+
+        Two regions that share an edge and on which the logits have the same
+        affine map (within ``rtol`` of the map's scale) belong to the same
+        linear region. Returns labels of shape (R,), int64, numbered 0..L-1;
+        ``labels.max() + 1`` is the number of linear regions.
+        """
+        R = self.n_regions
+        parent = np.arange(R)
+
+        def find(a):
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        index = {p.tobytes(): r for r, p in enumerate(self.patterns)}
+        offsets = np.concatenate([[0], np.cumsum(self.net.widths)]).astype(np.int64)
+        scale = np.abs(self.logit_maps).max() + 1e-300
+        region_of_vertex = np.repeat(np.arange(R), np.diff(self.ring_offsets))
+        for q in np.flatnonzero(self.edge_layer >= 0):
+            r = region_of_vertex[q]
+            g = offsets[self.edge_layer[q]] + self.edge_neuron[q]
+            flipped = self.patterns[r].copy()
+            flipped[g >> 6] ^= np.uint64(1) << np.uint64(g & 63)
+            s = index.get(flipped.tobytes())
+            if s is None or s == r:
+                continue
+            if np.abs(self.logit_maps[r] - self.logit_maps[s]).max() <= rtol * scale:
+                ra, rb = find(r), find(s)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+        roots = np.array([find(r) for r in range(R)], dtype=np.int64)
+        return np.unique(roots, return_inverse=True)[1].astype(np.int64)
+
+    @property
+    def n_linear_regions(self) -> int:
+        return int(self.linear_regions().max() + 1) if self.n_regions else 0
+
+    def __repr__(self) -> str:
+        return f"Partition({self.n_regions} regions of {self.net!r} on {self.slice!r})"
+
+
+def partition(
+    net: PWANet,
+    slice_: Slice,
+    *,
+    max_regions: int | None = 10_000_000,
+    batch_cells: int = engine.DEFAULT_BATCH_CELLS,
+    tol: float = engine.DEFAULT_TOL,
+) -> Partition:
+    """The exact partition of a slice's domain into activation regions.
+
+    Parameters
+    ----------
+    net : PWANet
+        From :func:`relugeo.from_torch` or :func:`relugeo.load`.
+    slice_ : Slice
+        A 1-D segment or a 2-D convex polygon in an affine slice of input space.
+    max_regions : int or None, default 10_000_000
+        Raise :class:`RegionLimitError` instead of growing past this many regions.
+    batch_cells : int, default 8192
+        Cells split per compiled call; bounds the working memory
+        (about ``batch_cells * 3 * max_width * 8`` bytes per layer of depth).
+    tol : float, default 1e-10
+        Relative on-hyperplane tolerance: a vertex within
+        ``tol * (|grad| * U + |offset|)`` of a neuron's zero set lies on it.
+
+    Returns
+    -------
+    Partition
+    """
+    if not isinstance(net, PWANet):
+        raise TypeError(f"net must be a PWANet (use relugeo.from_torch); got {type(net).__name__}")
+    if not isinstance(slice_, Slice):
+        raise TypeError(f"slice_ must be a relugeo.Slice; got {type(slice_).__name__}")
+    if slice_.input_dim != net.input_dim:
+        raise InvalidSliceError(
+            f"the slice lives in R^{slice_.input_dim} but the network takes {net.input_dim} inputs"
+        )
+    t0 = time.perf_counter()
+    roots = engine.root_batch(net, slice_.origin[None, :], slice_.basis, slice_.vertices)
+    leaves: list[engine.CellBatch] = []
+    engine.walk(net, roots, leaves.append, tol=tol, batch_cells=batch_cells, max_regions=max_regions)
+    k = slice_.dim
+    offs, shift = [np.zeros(1, dtype=np.int64)], 0
+    for b in leaves:
+        offs.append(b.off[1:] + shift)
+        shift += int(b.off[-1])
+    cat = lambda name: np.concatenate([getattr(b, name) for b in leaves])  # noqa: E731
+    vx, vy = cat("vx"), cat("vy")
+    vertices = np.stack([vx, vy], axis=1) if k == 2 else vx[:, None]
+    return Partition(
+        net,
+        slice_,
+        np.ascontiguousarray(vertices),
+        np.concatenate(offs),
+        cat("elay"),
+        cat("eneu"),
+        cat("pat"),
+        cat("pre"),
+        seconds=time.perf_counter() - t0,
+        tol=tol,
+    )

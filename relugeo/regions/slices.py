@@ -1,0 +1,201 @@
+"""Slices: a convex domain inside an affine subspace ``x = origin + basis @ u``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InvalidSliceError
+
+
+def _as_vector(x, name: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1 or x.size == 0:
+        raise InvalidSliceError(f"{name} must be a non-empty vector of shape (D,); got shape {np.shape(x)}")
+    if not np.isfinite(x).all():
+        raise InvalidSliceError(f"{name} contains NaN or inf")
+    return x
+
+
+class Slice:
+    """A convex domain in a k-dimensional affine slice of input space (k = 1 or 2).
+
+    A point with slice coordinates ``u`` (shape (k,)) is the input
+    ``x = origin + basis @ u``.
+
+    Parameters
+    ----------
+    origin : array_like of shape (D,)
+    basis : array_like of shape (D, k)
+        Linearly independent columns. Lengths and areas of the partition are in
+        slice units, which are input units when the columns are orthonormal
+        (as for :meth:`through` and :meth:`segment`).
+    vertices : array_like of shape (m, k)
+        k = 2: a convex polygon (either orientation; stored counter-clockwise);
+        k = 1: the two ends of a segment, ``[[t0], [t1]]``.
+    """
+
+    def __init__(self, origin, basis, vertices):
+        origin = _as_vector(origin, "origin")
+        basis = np.asarray(basis, dtype=np.float64)
+        if basis.ndim == 1:
+            basis = basis[:, None]
+        if basis.ndim != 2 or basis.shape[0] != origin.shape[0] or basis.shape[1] not in (1, 2):
+            raise InvalidSliceError(
+                f"basis must have shape (D, k) with D = {origin.shape[0]} and k in (1, 2); got {basis.shape}"
+            )
+        if not np.isfinite(basis).all():
+            raise InvalidSliceError("basis contains NaN or inf")
+        k = basis.shape[1]
+        sv = np.linalg.svd(basis, compute_uv=False)
+        if sv[-1] <= 1e-12 * max(sv[0], 1e-300):
+            raise InvalidSliceError(
+                f"basis columns must be linearly independent; got singular values {sv.tolist()}"
+            )
+        vertices = np.asarray(vertices, dtype=np.float64)
+        if k == 1 and vertices.ndim == 1:
+            vertices = vertices[:, None]
+        if vertices.ndim != 2 or vertices.shape[1] != k:
+            raise InvalidSliceError(f"vertices must have shape (m, {k}); got {vertices.shape}")
+        if not np.isfinite(vertices).all():
+            raise InvalidSliceError("vertices contain NaN or inf")
+        if k == 1:
+            vertices = _check_segment(vertices)
+        else:
+            vertices = _check_convex_polygon(vertices)
+        self.origin = origin
+        self.basis = basis
+        self.vertices = vertices
+
+    # -- constructors --------------------------------------------------------
+    @classmethod
+    def through(cls, xa, xb, xc, pad: float = 0.1) -> "Slice":
+        """The plane through three inputs, cut to a square around them.
+
+        The basis is orthonormal (Gram-Schmidt of ``xb - xa`` and ``xc - xa``),
+        the origin is the centre of the square, and the square is the smallest
+        axis-aligned square (in slice coordinates) holding the three points,
+        widened by ``pad`` times its side on every side.
+
+        Parameters
+        ----------
+        xa, xb, xc : array_like of shape (D,)
+            Three inputs that are not collinear.
+        pad : float, default 0.1
+            Margin around the three points as a fraction of the square's side.
+        """
+        xa = _as_vector(xa, "xa")
+        xb = _as_vector(xb, "xb")
+        xc = _as_vector(xc, "xc")
+        if not (xa.shape == xb.shape == xc.shape):
+            raise InvalidSliceError(f"xa, xb, xc must have the same shape; got {xa.shape}, {xb.shape}, {xc.shape}")
+        if not (np.isfinite(pad) and pad >= 0):
+            raise InvalidSliceError(f"pad must be a finite number >= 0; got {pad!r}")
+        e1 = xb - xa
+        n1 = np.linalg.norm(e1)
+        if n1 == 0:
+            raise InvalidSliceError("xa and xb are the same point; a slice needs three distinct, non-collinear points")
+        e1 = e1 / n1
+        e2 = xc - xa
+        e2 = e2 - (e2 @ e1) * e1
+        n2 = np.linalg.norm(e2)
+        if n2 <= 1e-12 * max(n1, np.linalg.norm(xc - xa)):
+            raise InvalidSliceError("xa, xb and xc are collinear; they span no plane")
+        e2 = e2 / n2
+        basis = np.stack([e1, e2], axis=1)
+        uv = np.stack([np.zeros(2), [n1, 0.0], [(xc - xa) @ e1, (xc - xa) @ e2]])
+        lo, hi = uv.min(axis=0), uv.max(axis=0)
+        centre = 0.5 * (lo + hi)
+        half = 0.5 * (hi - lo).max() * (1.0 + 2.0 * pad)
+        origin = xa + basis @ centre
+        square = np.array([[-half, -half], [half, -half], [half, half], [-half, half]])
+        sl = cls(origin, basis, square)
+        sl.anchors = uv - centre
+        return sl
+
+    @classmethod
+    def segment(cls, xa, xb) -> "Slice":
+        """The segment from ``xa`` to ``xb``: origin ``xa``, unit direction, ``u`` in [0, |xb - xa|]."""
+        xa = _as_vector(xa, "xa")
+        xb = _as_vector(xb, "xb")
+        if xa.shape != xb.shape:
+            raise InvalidSliceError(f"xa and xb must have the same shape; got {xa.shape} and {xb.shape}")
+        d = xb - xa
+        n = np.linalg.norm(d)
+        if n == 0:
+            raise InvalidSliceError("xa and xb are the same point; a segment needs two distinct points")
+        sl = cls(xa, (d / n)[:, None], [[0.0], [n]])
+        sl.anchors = np.array([[0.0], [n]])
+        return sl
+
+    @classmethod
+    def square(cls, origin, basis, half_width: float) -> "Slice":
+        """The square ``[-h, h]^2`` of a 2-D slice (or the segment ``[-h, h]`` of a 1-D one)."""
+        h = float(half_width)
+        if not (np.isfinite(h) and h > 0):
+            raise InvalidSliceError(f"half_width must be a finite number > 0; got {half_width!r}")
+        basis = np.asarray(basis, dtype=np.float64)
+        k = 1 if basis.ndim == 1 else basis.shape[1]
+        if k == 1:
+            return cls(origin, basis, [[-h], [h]])
+        return cls(origin, basis, [[-h, -h], [h, -h], [h, h], [-h, h]])
+
+    # -- facts -----------------------------------------------------------------
+    anchors: np.ndarray | None = None
+
+    @property
+    def dim(self) -> int:
+        """k, the dimension of the slice."""
+        return self.basis.shape[1]
+
+    @property
+    def input_dim(self) -> int:
+        return self.origin.shape[0]
+
+    @property
+    def area(self) -> float:
+        """Area (k = 2) or length (k = 1) of the domain in slice units."""
+        v = self.vertices
+        if self.dim == 1:
+            return float(v[1, 0] - v[0, 0])
+        x, y = v[:, 0], v[:, 1]
+        return float(0.5 * (x @ np.roll(y, -1) - np.roll(x, -1) @ y))
+
+    @property
+    def scale(self) -> float:
+        """Largest absolute slice coordinate of the domain (sets the tolerance scale)."""
+        return float(np.abs(self.vertices).max())
+
+    def to_input(self, u) -> np.ndarray:
+        """Map slice coordinates (N, k) to inputs (N, D)."""
+        u = np.asarray(u, dtype=np.float64).reshape(-1, self.dim)
+        return self.origin + u @ self.basis.T
+
+    def __repr__(self) -> str:
+        kind = "segment" if self.dim == 1 else f"{len(self.vertices)}-gon"
+        return f"Slice({kind} in a {self.dim}-D slice of R^{self.input_dim}, area={self.area:.6g})"
+
+
+def _check_segment(v: np.ndarray) -> np.ndarray:
+    if v.shape != (2, 1):
+        raise InvalidSliceError(f"a 1-D domain is a segment [[t0], [t1]]; got vertices of shape {v.shape}")
+    t0, t1 = sorted(v[:, 0])
+    if not t1 > t0:
+        raise InvalidSliceError(f"the segment has zero length: t0 = t1 = {t0}")
+    return np.array([[t0], [t1]])
+
+
+def _check_convex_polygon(v: np.ndarray) -> np.ndarray:
+    if v.shape[0] < 3:
+        raise InvalidSliceError(f"a 2-D domain needs at least 3 vertices; got {v.shape[0]}")
+    x, y = v[:, 0], v[:, 1]
+    area2 = x @ np.roll(y, -1) - np.roll(x, -1) @ y
+    span = np.abs(v - v.mean(axis=0)).max()
+    if not abs(area2) > 1e-24 * max(span, 1e-300) ** 2 or span == 0:
+        raise InvalidSliceError("the domain polygon has zero area (its vertices are collinear or repeated)")
+    if area2 < 0:
+        v = v[::-1].copy()
+    e = np.roll(v, -1, axis=0) - v
+    cross = e[:, 0] * np.roll(e[:, 1], -1) - e[:, 1] * np.roll(e[:, 0], -1)
+    if (cross < -1e-12 * span * span).any():
+        raise InvalidSliceError("the domain polygon must be convex; a vertex turns clockwise")
+    return np.ascontiguousarray(v)
