@@ -1,5 +1,6 @@
 """relugeo: exact geometry of the linear regions of piecewise-affine networks."""
 
+from . import viz
 from .errors import (
     CertificateError,
     CheckpointError,
@@ -11,7 +12,6 @@ from .errors import (
 )
 from .nets import AffineLayer, PWANet, from_torch, load, save
 from .regions import LCResult, Partition, Slice, local_complexity, partition
-from . import viz
 
 __version__ = "0.1.0"
 

@@ -15,6 +15,7 @@ import numpy as np
 def atomic_path(path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
+    The temporary file is fsynced before the rename and the directory after it.
     On any exception the temporary file is removed and ``path`` is left as it
     was, so a failed run never leaves a truncated result that looks complete.
     """
@@ -31,6 +32,20 @@ def atomic_path(path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_table(df, path) -> Path:

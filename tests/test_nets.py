@@ -25,9 +25,8 @@ from relugeo.nets import (
     load_module,
     parse_arch,
     save,
+    torch_import,
 )
-from relugeo.nets import torch_import
-
 
 
 def _seeded(model: nn.Module, seed: int = 0) -> nn.Module:

@@ -24,7 +24,6 @@ import json
 import os
 import pickle
 import re
-import uuid
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +34,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, InvalidNetworkError, UnsupportedLayerError
+from ..io import atomic_path
 from .pwanet import PWANet
 from .spec import ArchSpec, arch_of, arch_to_string, build_module, parse_arch
 from .torch_import import from_torch
@@ -470,19 +470,6 @@ def _plain(value: Any, where: str) -> Any:
     )
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _atomic_save(obj: Any, p: Path) -> None:
     """``torch.save`` to a temp file beside ``p``, fsync, then rename over ``p``."""
     directory = p.parent if str(p.parent) else Path(".")
@@ -490,21 +477,8 @@ def _atomic_save(obj: Any, p: Path) -> None:
         raise CheckpointError(f"cannot save to '{p}': it is a directory")
     if not directory.is_dir():
         raise CheckpointError(f"cannot save to '{p}': the directory '{directory}' does not exist")
-    tmp = directory / f".{p.name}.{uuid.uuid4().hex[:12]}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(directory)
+    with atomic_path(p) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def save(path, model: nn.Module, arch: ArchSpec | None = None, meta: Mapping | None = None) -> Path:
