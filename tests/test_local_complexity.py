@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import relugeo as rg
-from relugeo.regions.local_complexity import cross_polytope, frame
+from relugeo.regions.complexity import cross_polytope, frame
 
 
 def mlp(sizes, seed, negative_slope=0.0):

@@ -60,191 +60,225 @@ def _line_eps(a, b, c, uscale, tol):
     return tol * ((abs(a) + abs(b)) * uscale + abs(c))
 
 
-@njit(cache=True)
-def _grow_f(arr, need):
-    if need <= arr.shape[0]:
-        return arr
-    out = np.empty(max(need, 2 * arr.shape[0]), dtype=arr.dtype)
-    out[: arr.shape[0]] = arr
-    return out
+CHUNK = 32  # cells per parallel work item: each item allocates one workspace
 
 
 @njit(cache=True)
-def _grow_2d(arr, need):
-    if need <= arr.shape[0]:
-        return arr
-    out = np.empty((max(need, 2 * arr.shape[0]), arr.shape[1]), dtype=arr.dtype)
-    out[: arr.shape[0]] = arr
-    return out
+def _new_workspace(cap_v, cap_p, cap_k):
+    """Double-buffered storage for splitting one ring by many lines.
 
-
-@njit(cache=True)
-def split_polygon(vx, vy, elay, eneu, a, b, c, eps, lab_layer, lab_neuron):
-    """Split one convex polygon by a sequence of lines.
-
-    Parameters
-    ----------
-    vx, vy : ndarray of shape (n,), float64
-        Counter-clockwise vertices of the polygon.
-    elay, eneu : ndarray of shape (n,), int32
-        Layer and neuron of the edge that leaves each vertex (-1: boundary).
-    a, b, c, eps : ndarray of shape (k,), float64
-        Lines ``a*u0 + b*u1 + c = 0`` and their on-line tolerances.
-    lab_layer, lab_neuron : int32 scalar and ndarray of shape (k,), int32
-        Labels given to the edges each line creates.
-
-    Returns
-    -------
-    px, py : ndarray of shape (V,), float64   vertices of all pieces
-    pl, pn : ndarray of shape (V,), int32     edge labels
-    poff : ndarray of shape (P + 1,), int64   ring offsets of the P pieces
-    sides : ndarray of shape (P, k), uint8    1 where the piece lies on the
-        positive side of line j (``s > 0`` inside), else 0.
+    Slot 0 and slot 1 alternate as source and destination, line by line:
+    vertex coordinates X, Y (2, cap_v), edge labels L, N (2, cap_v), ring
+    offsets OFF (2, cap_p + 1), sides SID (2, cap_p, cap_k), and per-vertex
+    values S and signs SG (cap_v,).
     """
-    k = a.shape[0]
-    n = vx.shape[0]
-    # double buffers: (x, y, layer, neuron) per vertex, ring offsets, sides
-    cap_v = 4 * n + 8
-    ax = np.empty(cap_v)
-    ay = np.empty(cap_v)
-    al = np.empty(cap_v, dtype=np.int32)
-    an = np.empty(cap_v, dtype=np.int32)
-    ax[:n] = vx
-    ay[:n] = vy
-    al[:n] = elay
-    an[:n] = eneu
-    aoff = np.zeros(2, dtype=np.int64)
-    aoff[1] = n
-    asid = np.zeros((1, max(k, 1)), dtype=np.uint8)
-    npc = 1
-    bx = np.empty(cap_v)
-    by = np.empty(cap_v)
-    bl = np.empty(cap_v, dtype=np.int32)
-    bn = np.empty(cap_v, dtype=np.int32)
-    boff = np.zeros(4, dtype=np.int64)
-    bsid = np.zeros((4, max(k, 1)), dtype=np.uint8)
-    s = np.empty(n + 8)
-    sg = np.empty(n + 8, dtype=np.int8)
+    return (
+        np.empty((2, cap_v)),
+        np.empty((2, cap_v)),
+        np.empty((2, cap_v), dtype=np.int32),
+        np.empty((2, cap_v), dtype=np.int32),
+        np.zeros((2, cap_p + 1), dtype=np.int64),
+        np.zeros((2, cap_p, cap_k), dtype=np.uint8),
+        np.empty(cap_v),
+        np.empty(cap_v, dtype=np.int8),
+    )
+
+
+@njit(cache=True)
+def _grow_workspace(ws, cap_v, cap_p, cap_k):
+    """``ws`` itself when it holds the capacities asked for, else a larger copy."""
+    X, Y, L, N, OFF, SID, S, SG = ws
+    v0 = X.shape[1]
+    p0 = OFF.shape[1] - 1
+    k0 = SID.shape[2]
+    if cap_v <= v0 and cap_p <= p0 and cap_k <= k0:
+        return ws
+    new = _new_workspace(max(cap_v, 2 * v0), max(cap_p, 2 * p0), max(cap_k, k0))
+    new[0][:, :v0] = X
+    new[1][:, :v0] = Y
+    new[2][:, :v0] = L
+    new[3][:, :v0] = N
+    new[4][:, : p0 + 1] = OFF
+    new[5][:, :p0, :k0] = SID
+    return new
+
+
+@njit(cache=True)
+def _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts, k, uscale, tol, layer):
+    """Split the convex ring ``st:en`` by the lines of neurons ``cuts[:k]`` of ``cell``.
+
+    The line of neuron ``i`` is ``pre[cell, 0, i] * u0 + pre[cell, 1, i] * u1 +
+    pre[cell, 2, i] = 0``; the edges it creates are labelled ``(layer, i)``.
+    Returns ``(ws, n_pieces, slot)``: the pieces are the rings
+    ``OFF[slot, p]:OFF[slot, p + 1]`` of the workspace, and ``SID[slot, p, j]``
+    is 1 where piece p lies on the positive side of line j.
+    """
+    n = en - st
+    ws = _grow_workspace(ws, 2 * n + 8, 2, k)
+    X, Y, L, N, OFF, SID, S, SG = ws
+    for q in range(n):
+        X[0, q] = vx[st + q]
+        Y[0, q] = vy[st + q]
+        L[0, q] = elay[st + q]
+        N[0, q] = eneu[st + q]
+    OFF[0, 0] = 0
+    OFF[0, 1] = n
     for j in range(k):
-        aj = a[j]
-        bj = b[j]
-        cj = c[j]
-        ej = eps[j]
-        nb = 0  # pieces written to b
-        wv = 0  # vertices written to b
+        SID[0, 0, j] = 0
+    npc = 1
+    for j in range(k):
+        i = cuts[j]
+        aj = pre[cell, 0, i]
+        bj = pre[cell, 1, i]
+        cj = pre[cell, 2, i]
+        ej = _line_eps(aj, bj, cj, uscale, tol)
+        src = j & 1
+        dst = 1 - src
+        nb = 0
+        wv = 0
+        OFF[dst, 0] = 0
         for p in range(npc):
-            st = aoff[p]
-            en = aoff[p + 1]
-            m = en - st
-            if s.shape[0] < m:
-                s = np.empty(2 * m)
-                sg = np.empty(2 * m, dtype=np.int8)
+            ps = OFF[src, p]
+            m = OFF[src, p + 1] - ps
+            if wv + 2 * m + 4 > X.shape[1] or nb + 2 > OFF.shape[1] - 1:
+                ws = _grow_workspace(ws, 2 * (wv + 2 * m + 4), 2 * (nb + 2), k)
+                X, Y, L, N, OFF, SID, S, SG = ws
             has_pos = False
             has_neg = False
             for q in range(m):
-                v = aj * ax[st + q] + bj * ay[st + q] + cj
-                s[q] = v
+                v = aj * X[src, ps + q] + bj * Y[src, ps + q] + cj
+                S[q] = v
                 if v > ej:
-                    sg[q] = 1
+                    SG[q] = 1
                     has_pos = True
                 elif v < -ej:
-                    sg[q] = -1
+                    SG[q] = -1
                     has_neg = True
                 else:
-                    sg[q] = 0
-            need = wv + 2 * m + 4
-            bx = _grow_f(bx, need)
-            by = _grow_f(by, need)
-            bl = _grow_f(bl, need)
-            bn = _grow_f(bn, need)
-            boff = _grow_f(boff, nb + 3)
-            bsid = _grow_2d(bsid, nb + 2)
+                    SG[q] = 0
             if not (has_pos and has_neg):
                 for q in range(m):
-                    bx[wv] = ax[st + q]
-                    by[wv] = ay[st + q]
-                    bl[wv] = al[st + q]
-                    bn[wv] = an[st + q]
+                    X[dst, wv] = X[src, ps + q]
+                    Y[dst, wv] = Y[src, ps + q]
+                    L[dst, wv] = L[src, ps + q]
+                    N[dst, wv] = N[src, ps + q]
                     wv += 1
-                bsid[nb, :] = asid[p, :]
-                bsid[nb, j] = 1 if has_pos else 0
+                for jj in range(j):
+                    SID[dst, nb, jj] = SID[src, p, jj]
+                SID[dst, nb, j] = 1 if has_pos else 0
                 nb += 1
-                boff[nb] = wv
+                OFF[dst, nb] = wv
                 continue
-            # two pieces: positive side first, then negative side
+            # two pieces: the positive side first, then the negative side
             for side in (1, -1):
                 w0 = wv
                 for q in range(m):
                     q1 = q + 1 if q + 1 < m else 0
-                    g0 = sg[q] * side
-                    g1 = sg[q1] * side
+                    g0 = SG[q] * side
+                    g1 = SG[q1] * side
                     if g0 >= 0:
-                        bx[wv] = ax[st + q]
-                        by[wv] = ay[st + q]
+                        X[dst, wv] = X[src, ps + q]
+                        Y[dst, wv] = Y[src, ps + q]
                         if g0 == 0 and g1 <= 0:
                             # leaves along the cutting line
-                            bl[wv] = lab_layer
-                            bn[wv] = lab_neuron[j]
+                            L[dst, wv] = layer
+                            N[dst, wv] = i
                         else:
-                            bl[wv] = al[st + q]
-                            bn[wv] = an[st + q]
+                            L[dst, wv] = L[src, ps + q]
+                            N[dst, wv] = N[src, ps + q]
                         wv += 1
                     if g0 * g1 < 0:
-                        t = s[q] / (s[q] - s[q1])
-                        x0 = ax[st + q]
-                        y0 = ay[st + q]
-                        bx[wv] = x0 + t * (ax[st + q1] - x0)
-                        by[wv] = y0 + t * (ay[st + q1] - y0)
+                        t = S[q] / (S[q] - S[q1])
+                        x0 = X[src, ps + q]
+                        y0 = Y[src, ps + q]
+                        X[dst, wv] = x0 + t * (X[src, ps + q1] - x0)
+                        Y[dst, wv] = y0 + t * (Y[src, ps + q1] - y0)
                         if g0 > 0:
-                            # entering the far side: the new edge runs along the line
-                            bl[wv] = lab_layer
-                            bn[wv] = lab_neuron[j]
+                            # crossing to the far side: the new edge runs along the line
+                            L[dst, wv] = layer
+                            N[dst, wv] = i
                         else:
-                            bl[wv] = al[st + q]
-                            bn[wv] = an[st + q]
+                            L[dst, wv] = L[src, ps + q]
+                            N[dst, wv] = N[src, ps + q]
                         wv += 1
                 if wv - w0 >= 3:
-                    bsid[nb, :] = asid[p, :]
-                    bsid[nb, j] = 1 if side == 1 else 0
+                    for jj in range(j):
+                        SID[dst, nb, jj] = SID[src, p, jj]
+                    SID[dst, nb, j] = 1 if side == 1 else 0
                     nb += 1
-                    boff[nb] = wv
+                    OFF[dst, nb] = wv
                 else:
                     wv = w0
-        # swap buffers
-        ax, bx = bx, ax
-        ay, by = by, ay
-        al, bl = bl, al
-        an, bn = bn, an
-        aoff, boff = boff, aoff
-        asid, bsid = bsid, asid
         npc = nb
-    return ax[: aoff[npc]], ay[: aoff[npc]], al[: aoff[npc]], an[: aoff[npc]], aoff[: npc + 1].copy(), asid[:npc]
+    return ws, npc, k & 1
+
+
+def split_polygon(vertices, labels, lines, uscale, tol=1e-10, layer=0):
+    """Split one convex polygon by a sequence of lines (reference entry point).
+
+    Parameters
+    ----------
+    vertices : ndarray of shape (n, 2), float64
+        Counter-clockwise vertices.
+    labels : ndarray of shape (n, 2), int32
+        (layer, neuron) of the edge leaving each vertex; (-1, -1) on the boundary.
+    lines : ndarray of shape (k, 3), float64
+        Line j is ``lines[j, 0] * u0 + lines[j, 1] * u1 + lines[j, 2] = 0``;
+        the edges it creates get the label ``(layer, j)``.
+    uscale, tol : float
+        Tolerance scale and relative tolerance (see the module notes).
+
+    Returns
+    -------
+    pieces : list of (vertices (m, 2), labels (m, 2), sides (k,) uint8)
+        ``sides[j]`` is 1 where the piece lies on the positive side of line j.
+    """
+    v = np.ascontiguousarray(vertices, dtype=np.float64)
+    lab = np.ascontiguousarray(labels, dtype=np.int32)
+    lines = np.ascontiguousarray(lines, dtype=np.float64).reshape(-1, 3)
+    k = lines.shape[0]
+    pre = np.ascontiguousarray(lines.T[None])
+    ws = _new_workspace(16, 4, max(k, 1))
+    ws, npc, slot = _split_ring(ws, v[:, 0].copy(), v[:, 1].copy(), lab[:, 0].copy(), lab[:, 1].copy(), 0,
+                                len(v), pre, 0, np.arange(k, dtype=np.int32), k, float(uscale), float(tol),
+                                layer)
+    X, Y, L, N, OFF, SID = ws[:6]
+    out = []
+    for p in range(npc):
+        a, b = OFF[slot, p], OFF[slot, p + 1]
+        out.append((np.stack([X[slot, a:b], Y[slot, a:b]], 1), np.stack([L[slot, a:b], N[slot, a:b]], 1),
+                    SID[slot, p, :k].copy()))
+    return out
 
 
 @njit(cache=True)
-def _cell_signs(pre, cell, vx, vy, st, en, uscale, tol, bits, cuts):
+def _cell_signs(pre, cell, vx, vy, st, en, uscale, tol, bits, cuts, hi, lo):
     """Classify every neuron on one cell: write its bit, list the cutting ones.
 
     bits[i] = 1 when neuron i is positive on the whole cell (s > eps at some
     vertex and no vertex below -eps); 0 when it is non-positive there; cut
-    neurons are appended to ``cuts``. Returns the number of cutting neurons.
+    neurons are written to ``cuts``. ``hi``, ``lo`` are scratch of shape (n,).
+    Returns the number of cutting neurons.
     """
     n = pre.shape[2]
+    ga = pre[cell, 0]
+    gb = pre[cell, 1]
+    gc = pre[cell, 2]
+    for i in range(n):
+        hi[i] = -np.inf
+        lo[i] = np.inf
+    for q in range(st, en):
+        x = vx[q]
+        y = vy[q]
+        for i in range(n):
+            v = ga[i] * x + gb[i] * y + gc[i]
+            hi[i] = max(hi[i], v)
+            lo[i] = min(lo[i], v)
     ncut = 0
     for i in range(n):
-        a = pre[cell, 0, i]
-        b = pre[cell, 1, i]
-        c = pre[cell, 2, i]
-        eps = _line_eps(a, b, c, uscale, tol)
-        pos = False
-        neg = False
-        for q in range(st, en):
-            v = a * vx[q] + b * vy[q] + c
-            if v > eps:
-                pos = True
-            elif v < -eps:
-                neg = True
-        if pos and neg:
+        eps = _line_eps(ga[i], gb[i], gc[i], uscale, tol)
+        pos = hi[i] > eps
+        if pos and lo[i] < -eps:
             cuts[ncut] = i
             ncut += 1
             bits[i] = 0
@@ -261,23 +295,6 @@ def _mask_row(pre, cell, bits, slope, masked):
             masked[cell, r, i] = v if bits[cell, i] == 1 else slope * v
 
 
-@njit(cache=True)
-def _split_cell(pre, cell, vx, vy, elay, eneu, st, en, cuts, ncut, uscale, tol, layer):
-    a = np.empty(ncut)
-    b = np.empty(ncut)
-    c = np.empty(ncut)
-    eps = np.empty(ncut)
-    lab = np.empty(ncut, dtype=np.int32)
-    for j in range(ncut):
-        i = cuts[j]
-        a[j] = pre[cell, 0, i]
-        b[j] = pre[cell, 1, i]
-        c[j] = pre[cell, 2, i]
-        eps[j] = _line_eps(a[j], b[j], c[j], uscale, tol)
-        lab[j] = i
-    return split_polygon(vx[st:en], vy[st:en], elay[st:en], eneu[st:en], a, b, c, eps, np.int32(layer), lab)
-
-
 @njit(cache=True, parallel=True)
 def split_cells_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope):
     """Pass 1 of splitting a batch of cells by one layer's neurons.
@@ -291,6 +308,8 @@ def split_cells_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope):
         Ring offsets into ``vx, vy, elay, eneu`` (each of shape (V,)).
     uscale : ndarray of shape (C,), float64
         Coordinate scale of each cell's domain (for the on-line tolerance).
+    slope : float
+        Negative slope of the layer's activation.
 
     Returns
     -------
@@ -310,19 +329,23 @@ def split_cells_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope):
     npieces = np.ones(C, dtype=np.int64)
     nverts = np.empty(C, dtype=np.int64)
     masked = np.empty_like(pre)
-    for cell in prange(C):
-        st = off[cell]
-        en = off[cell + 1]
-        k = _cell_signs(pre, cell, vx, vy, st, en, uscale[cell], tol, bits[cell], cuts[cell])
-        ncut[cell] = k
-        _mask_row(pre, cell, bits, slope, masked)
-        if k == 0:
-            nverts[cell] = en - st
-        else:
-            res = _split_cell(pre, cell, vx, vy, elay, eneu, st, en, cuts[cell], k, uscale[cell], tol, layer)
-            poff = res[4]
-            npieces[cell] = poff.shape[0] - 1
-            nverts[cell] = poff[-1]
+    for ch in prange((C + CHUNK - 1) // CHUNK):
+        ws = _new_workspace(64, 8, 8)
+        hi = np.empty(n)
+        lo = np.empty(n)
+        for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
+            st = off[cell]
+            en = off[cell + 1]
+            k = _cell_signs(pre, cell, vx, vy, st, en, uscale[cell], tol, bits[cell], cuts[cell], hi, lo)
+            ncut[cell] = k
+            _mask_row(pre, cell, bits, slope, masked)
+            if k == 0:
+                nverts[cell] = en - st
+            else:
+                ws, npc, slot = _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts[cell], k,
+                                            uscale[cell], tol, layer)
+                npieces[cell] = npc
+                nverts[cell] = ws[4][slot, npc]
     return bits, cuts, ncut, npieces, nverts, masked
 
 
@@ -372,37 +395,41 @@ def split_cells_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope, p
     (NC, 3, n_next).
     """
     C = pre.shape[0]
-    for cell in prange(C):
-        st = off[cell]
-        en = off[cell + 1]
-        k = ncut[cell]
-        p0 = piece_start[cell]
-        w0 = vert_start[cell]
-        if k == 0:
-            m = en - st
-            cx[w0 : w0 + m] = vx[st:en]
-            cy[w0 : w0 + m] = vy[st:en]
-            cl[w0 : w0 + m] = elay[st:en]
-            cn[w0 : w0 + m] = eneu[st:en]
-            coff[p0 + 1] = w0 + m
-            cparent[p0] = cell
-            _finish_child(p0, cell, pre, bits, cuts, 0, np.zeros(1, dtype=np.uint8), slope, pat,
-                          bit_offset, base, wt, cpat, cnext)
-            continue
-        px, py, pl, pn, poff, sides = _split_cell(
-            pre, cell, vx, vy, elay, eneu, st, en, cuts[cell], k, uscale[cell], tol, layer
-        )
-        m = poff[-1]
-        cx[w0 : w0 + m] = px
-        cy[w0 : w0 + m] = py
-        cl[w0 : w0 + m] = pl
-        cn[w0 : w0 + m] = pn
-        for p in range(poff.shape[0] - 1):
-            child = p0 + p
-            coff[child + 1] = w0 + poff[p + 1]
-            cparent[child] = cell
-            _finish_child(child, cell, pre, bits, cuts, k, sides[p], slope, pat, bit_offset, base, wt,
-                          cpat, cnext)
+    no_cut = np.zeros(1, dtype=np.uint8)
+    for ch in prange((C + CHUNK - 1) // CHUNK):
+        ws = _new_workspace(64, 8, 8)
+        for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
+            st = off[cell]
+            en = off[cell + 1]
+            k = ncut[cell]
+            p0 = piece_start[cell]
+            w0 = vert_start[cell]
+            if k == 0:
+                m = en - st
+                cx[w0 : w0 + m] = vx[st:en]
+                cy[w0 : w0 + m] = vy[st:en]
+                cl[w0 : w0 + m] = elay[st:en]
+                cn[w0 : w0 + m] = eneu[st:en]
+                coff[p0 + 1] = w0 + m
+                cparent[p0] = cell
+                _finish_child(p0, cell, pre, bits, cuts, 0, no_cut, slope, pat, bit_offset, base, wt, cpat,
+                              cnext)
+                continue
+            ws, npc, slot = _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts[cell], k,
+                                        uscale[cell], tol, layer)
+            X, Y, L, N, OFF, SID = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5]
+            m = OFF[slot, npc]
+            for q in range(m):
+                cx[w0 + q] = X[slot, q]
+                cy[w0 + q] = Y[slot, q]
+                cl[w0 + q] = L[slot, q]
+                cn[w0 + q] = N[slot, q]
+            for p in range(npc):
+                child = p0 + p
+                coff[child + 1] = w0 + OFF[slot, p + 1]
+                cparent[child] = cell
+                _finish_child(child, cell, pre, bits, cuts, k, SID[slot, p], slope, pat, bit_offset, base, wt,
+                              cpat, cnext)
     return None
 
 
@@ -814,4 +841,103 @@ def reduce_leaves(off, vx, vy, elay, eneu, root, maps, layer_offset, logit_offse
                         length[r] += np.sqrt((x - x0) ** 2 + (y - y0) ** 2)
                         break
                     npt += 1
+    return None
+
+
+@njit(cache=True)
+def _chord_length(a, b, c, vx, vy, st, en):
+    """Length of the line ``a*x + b*y + c = 0`` inside the convex ring ``st:en``."""
+    npt = 0
+    x0 = 0.0
+    y0 = 0.0
+    for q in range(st, en):
+        q1 = q + 1 if q + 1 < en else st
+        s0 = a * vx[q] + b * vy[q] + c
+        s1 = a * vx[q1] + b * vy[q1] + c
+        if (s0 >= 0.0) != (s1 >= 0.0):
+            t = s0 / (s0 - s1)
+            x = vx[q] + t * (vx[q1] - vx[q])
+            y = vy[q] + t * (vy[q1] - vy[q])
+            if npt == 1:
+                return np.sqrt((x - x0) ** 2 + (y - y0) ** 2)
+            x0 = x
+            y0 = y
+            npt = 1
+    return 0.0
+
+
+@njit(cache=True, parallel=True)
+def reduce_last_layer(pre, off, vx, vy, elay, eneu, root, uscale, tol, layer, layer_offset,
+                      counts, hits, length):
+    """Per-root reduction of the cells before the last hidden layer, without splitting them.
+
+    ``pre`` (C, k + 1, n) is the last hidden layer's map on each cell. A cell
+    holds as many regions as the arrangement of its cutting lines makes in it
+    (counted by splitting, so degenerate arrangements count right), every
+    cutting neuron is hit, and the zero sets add their chord lengths (2-D) or
+    one crossing each (1-D). Same accumulators as :func:`reduce_leaves`.
+    """
+    C = pre.shape[0]
+    n = pre.shape[2]
+    two_d = pre.shape[1] == 3
+    cuts = np.empty((C, n), dtype=np.int32)
+    ncut = np.zeros(C, dtype=np.int64)
+    pieces = np.ones(C, dtype=np.int64)
+    chord = np.zeros(C)
+    for ch in prange((C + CHUNK - 1) // CHUNK):
+        ws = _new_workspace(64, 8, 8)
+        hi = np.empty(n)
+        lo = np.empty(n)
+        bits = np.empty((1, n), dtype=np.uint8)
+        for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
+            st = off[cell]
+            en = off[cell + 1]
+            if two_d:
+                k = _cell_signs(pre, cell, vx, vy, st, en, uscale[cell], tol, bits[0], cuts[cell], hi, lo)
+            else:
+                k = 0
+                t0 = vx[st]
+                t1 = vx[st + 1]
+                for i in range(n):
+                    a = pre[cell, 0, i]
+                    c = pre[cell, 1, i]
+                    eps = tol * (abs(a) * uscale[cell] + abs(c))
+                    s0 = a * t0 + c
+                    s1 = a * t1 + c
+                    if (s0 > eps and s1 < -eps) or (s0 < -eps and s1 > eps):
+                        cuts[cell, k] = i
+                        k += 1
+            ncut[cell] = k
+            if k == 0:
+                continue
+            if not two_d:
+                pieces[cell] = k + 1
+                chord[cell] = k
+                continue
+            ws, npc, slot = _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts[cell], k,
+                                        uscale[cell], tol, layer)
+            pieces[cell] = npc
+            total = 0.0
+            for j in range(k):
+                i = cuts[cell, j]
+                total += _chord_length(pre[cell, 0, i], pre[cell, 1, i], pre[cell, 2, i], vx, vy, st, en)
+            chord[cell] = total
+    for cell in range(C):
+        r = root[cell]
+        counts[r] += pieces[cell]
+        length[r] += chord[cell]
+        for j in range(ncut[cell]):
+            hits[r, layer_offset[layer] + cuts[cell, j]] = 1
+        st = off[cell]
+        en = off[cell + 1]
+        for q in range(st, en):
+            if elay[q] >= 0:
+                hits[r, layer_offset[elay[q]] + eneu[q]] = 1
+                if two_d:
+                    q1 = q + 1 if q + 1 < en else st
+                    dx = vx[q1] - vx[q]
+                    dy = vy[q1] - vy[q]
+                    length[r] += 0.5 * np.sqrt(dx * dx + dy * dy)
+                else:
+                    length[r] += 0.5
     return None

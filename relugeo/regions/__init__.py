@@ -1,6 +1,6 @@
 """Slices, exact partitions, local complexity and tracking of activation regions."""
 
-from .local_complexity import LCResult, frame, local_complexity
+from .complexity import LCResult, frame, local_complexity
 from .partition import Partition, partition
 from .slices import Slice
 

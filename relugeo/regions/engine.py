@@ -20,7 +20,13 @@ from ..kernels import cpu
 from ..nets.pwanet import PWANet
 
 DEFAULT_TOL = 1e-10
-DEFAULT_BATCH_CELLS = 8192
+BATCH_BYTES = 1 << 19  # per-batch cell maps sized to stay in cache
+
+
+def auto_batch_cells(net: PWANet) -> int:
+    """Cells per batch so one batch of cell maps (C, 3, width) fits in about 512 KiB."""
+    width = max(layer.n_out for layer in net.layers)
+    return int(min(8192, max(64, BATCH_BYTES // (24 * width))))
 
 
 @dataclass
@@ -143,16 +149,20 @@ def walk(
     consume: Callable[[CellBatch], None],
     *,
     tol: float = DEFAULT_TOL,
-    batch_cells: int = DEFAULT_BATCH_CELLS,
+    batch_cells: int | None = None,
     max_regions: int | None = None,
+    final_layer: int | None = None,
 ) -> int:
     """Split ``roots`` through every hidden layer; pass each batch of leaves to ``consume``.
 
-    Returns the number of leaves (activation regions). Raises
+    With ``final_layer`` set, cells stop there instead: the batches handed
+    to ``consume`` carry the map of layer ``final_layer`` unsplit.
+    Returns the number of cells handed to ``consume``. Raises
     :class:`RegionLimitError` as soon as the regions found plus the cells
     still pending (each holds at least one region) exceed ``max_regions``.
     """
-    depth = len(net.hidden)
+    depth = len(net.hidden) if final_layer is None else int(final_layer)
+    batch_cells = auto_batch_cells(net) if batch_cells is None else int(batch_cells)
     if batch_cells < 1:
         raise ValueError(f"batch_cells must be a positive integer; got {batch_cells}")
     stack = [roots]

@@ -253,7 +253,7 @@ def partition(
     slice_: Slice,
     *,
     max_regions: int | None = 10_000_000,
-    batch_cells: int = engine.DEFAULT_BATCH_CELLS,
+    batch_cells: int | None = None,
     tol: float = engine.DEFAULT_TOL,
 ) -> Partition:
     """The exact partition of a slice's domain into activation regions.
@@ -266,9 +266,10 @@ def partition(
         A 1-D segment or a 2-D convex polygon in an affine slice of input space.
     max_regions : int or None, default 10_000_000
         Raise :class:`RegionLimitError` instead of growing past this many regions.
-    batch_cells : int, default 8192
-        Cells split per compiled call; bounds the working memory
-        (about ``batch_cells * 3 * max_width * 8`` bytes per layer of depth).
+    batch_cells : int, optional
+        Cells split per compiled call; bounds the working memory (about
+        ``batch_cells * 3 * max_width * 8`` bytes per layer of depth). The
+        default keeps one batch within about 512 KiB, which keeps it in cache.
     tol : float, default 1e-10
         Relative on-hyperplane tolerance: a vertex within
         ``tol * (|grad| * U + |offset|)`` of a neuron's zero set lies on it.

@@ -244,12 +244,22 @@ def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str
     hits = np.zeros((N, max(H, 1)), dtype=np.uint8)
     length = np.zeros(N)
     roots = engine.root_batch(net, X, V, cross_polytope(k, radius))
+    depth = len(widths)
+    if with_logits or depth == 0:
 
-    def consume(b: engine.CellBatch) -> None:
-        cpu.reduce_leaves(b.off, b.vx, b.vy, b.elay, b.eneu, b.root, b.pre, layer_offset[:-1],
-                          layer_offset[-1], with_logits, b.uscale, engine.DEFAULT_TOL, counts, hits, length)
+        def consume(b: engine.CellBatch) -> None:
+            cpu.reduce_leaves(b.off, b.vx, b.vy, b.elay, b.eneu, b.root, b.pre, layer_offset[:-1],
+                              layer_offset[-1], with_logits, b.uscale, engine.DEFAULT_TOL, counts, hits, length)
 
-    engine.walk(net, roots, consume, max_regions=None)
+        engine.walk(net, roots, consume)
+    else:
+        # the last hidden layer only needs counting: its cells are never split for real
+
+        def consume(b: engine.CellBatch) -> None:
+            cpu.reduce_last_layer(b.pre, b.off, b.vx, b.vy, b.elay, b.eneu, b.root, b.uscale,
+                                  engine.DEFAULT_TOL, depth - 1, layer_offset[:-1], counts, hits, length)
+
+        engine.walk(net, roots, consume, final_layer=depth - 1)
     bounds = list(layer_offset) + ([H] if with_logits else [])
     neurons = np.stack([hits[:, bounds[j]:bounds[j + 1]].sum(axis=1) for j in range(len(bounds) - 1)],
                        axis=1).astype(np.int64)
