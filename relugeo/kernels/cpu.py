@@ -941,3 +941,91 @@ def reduce_last_layer(pre, off, vx, vy, elay, eneu, root, uscale, tol, layer, la
                 else:
                     length[r] += 0.5
     return None
+
+
+@njit(cache=True, parallel=True)
+def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope, bits, cuts, ncut, base, wt):
+    """Split cells by layer ``layer`` and count, without storing, what the next layer does to each child.
+
+    The fused form of :func:`split_cells_write` followed by
+    :func:`reduce_last_layer` when layer ``layer + 1`` is the last hidden
+    layer: each child's map of the next layer is built in scratch memory,
+    the child is split by it only to count pieces, and everything is summed
+    per parent.
+
+    Returns
+    -------
+    pieces : ndarray of shape (C,), int64     regions inside each parent
+    length : ndarray of shape (C,), float64   zero-set length inside each parent,
+        its own boundary counted half (it is shared with its neighbours)
+    next_hits : ndarray of shape (C, n_next), uint8   next-layer neurons cutting some child
+    """
+    C = pre.shape[0]
+    n_next = wt.shape[1]
+    pieces = np.zeros(C, dtype=np.int64)
+    length = np.zeros(C)
+    next_hits = np.zeros((C, n_next), dtype=np.uint8)
+    for ch in prange((C + CHUNK - 1) // CHUNK):
+        ws = _new_workspace(64, 8, 8)
+        ws2 = _new_workspace(64, 8, 8)
+        m = np.empty((1, 3, n_next))
+        hi = np.empty(n_next)
+        lo = np.empty(n_next)
+        cbits = np.empty(n_next, dtype=np.uint8)
+        ccuts = np.empty(n_next, dtype=np.int32)
+        no_side = np.zeros(1, dtype=np.uint8)
+        for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
+            k = ncut[cell]
+            if k == 0:
+                npc = 1
+                slot = 0
+                ws = _grow_workspace(ws, off[cell + 1] - off[cell] + 8, 2, 1)
+                X = ws[0]
+                Y = ws[1]
+                L = ws[2]
+                OFF = ws[4]
+                st = off[cell]
+                en = off[cell + 1]
+                for q in range(en - st):
+                    X[0, q] = vx[st + q]
+                    Y[0, q] = vy[st + q]
+                    L[0, q] = elay[st + q]
+                OFF[0, 0] = 0
+                OFF[0, 1] = en - st
+            else:
+                ws, npc, slot = _split_ring(ws, vx, vy, elay, eneu, off[cell], off[cell + 1], pre, cell,
+                                            cuts[cell], k, uscale[cell], tol, layer)
+            X, Y, L, N, OFF, SID = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5]
+            for p in range(npc):
+                side = SID[slot, p] if k > 0 else no_side
+                for r in range(3):
+                    for o in range(n_next):
+                        m[0, r, o] = base[cell, r, o]
+                for j in range(k):
+                    if side[j] == 1:
+                        i = cuts[cell, j]
+                        for r in range(3):
+                            coef = (1.0 - slope) * pre[cell, r, i]
+                            if coef != 0.0:
+                                for o in range(n_next):
+                                    m[0, r, o] += coef * wt[i, o]
+                a = OFF[slot, p]
+                b = OFF[slot, p + 1]
+                for q in range(a, b):
+                    if L[slot, q] >= 0:
+                        q1 = q + 1 if q + 1 < b else a
+                        dx = X[slot, q1] - X[slot, q]
+                        dy = Y[slot, q1] - Y[slot, q]
+                        length[cell] += 0.5 * np.sqrt(dx * dx + dy * dy)
+                kk = _cell_signs(m, 0, X[slot], Y[slot], a, b, uscale[cell], tol, cbits, ccuts, hi, lo)
+                if kk == 0:
+                    pieces[cell] += 1
+                    continue
+                ws2, npc2, slot2 = _split_ring(ws2, X[slot], Y[slot], L[slot], N[slot], a, b, m, 0, ccuts, kk,
+                                               uscale[cell], tol, layer + 1)
+                pieces[cell] += npc2
+                for j in range(kk):
+                    i = ccuts[j]
+                    next_hits[cell, i] = 1
+                    length[cell] += _chord_length(m[0, 0, i], m[0, 1, i], m[0, 2, i], X[slot], Y[slot], a, b)
+    return pieces, length, next_hits

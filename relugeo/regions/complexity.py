@@ -245,21 +245,42 @@ def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str
     length = np.zeros(N)
     roots = engine.root_batch(net, X, V, cross_polytope(k, radius))
     depth = len(widths)
+    tol = engine.DEFAULT_TOL
     if with_logits or depth == 0:
 
         def consume(b: engine.CellBatch) -> None:
             cpu.reduce_leaves(b.off, b.vx, b.vy, b.elay, b.eneu, b.root, b.pre, layer_offset[:-1],
-                              layer_offset[-1], with_logits, b.uscale, engine.DEFAULT_TOL, counts, hits, length)
+                              layer_offset[-1], with_logits, b.uscale, tol, counts, hits, length)
 
         engine.walk(net, roots, consume)
-    else:
+    elif k == 1 or depth == 1:
         # the last hidden layer only needs counting: its cells are never split for real
 
         def consume(b: engine.CellBatch) -> None:
-            cpu.reduce_last_layer(b.pre, b.off, b.vx, b.vy, b.elay, b.eneu, b.root, b.uscale,
-                                  engine.DEFAULT_TOL, depth - 1, layer_offset[:-1], counts, hits, length)
+            cpu.reduce_last_layer(b.pre, b.off, b.vx, b.vy, b.elay, b.eneu, b.root, b.uscale, tol, depth - 1,
+                                  layer_offset[:-1], counts, hits, length)
 
         engine.walk(net, roots, consume, final_layer=depth - 1)
+    else:
+        # the last two hidden layers in one fused pass: no cell map of the last layer is stored
+        last = depth - 1
+
+        def consume(b: engine.CellBatch) -> None:
+            c = engine.count_batch(net, b, tol)
+            pieces, lengths, next_hits = cpu.split_cells_reduce(
+                b.pre, b.off, b.vx, b.vy, b.elay, b.eneu, b.uscale, tol, b.layer,
+                net.layers[b.layer].negative_slope, c.bits, c.cuts, c.ncut, c.base, net.weight_t(last))
+            np.add.at(counts, b.root, pieces)
+            np.add.at(length, b.root, lengths)
+            cell, neuron = np.nonzero(next_hits)
+            hits[b.root[cell], layer_offset[last] + neuron] = 1
+            cell, j = np.nonzero(np.arange(c.cuts.shape[1])[None, :] < c.ncut[:, None])
+            hits[b.root[cell], layer_offset[b.layer] + c.cuts[cell, j]] = 1
+            inner = b.elay >= 0
+            vroot = np.repeat(b.root, np.diff(b.off))
+            hits[vroot[inner], layer_offset[b.elay[inner]] + b.eneu[inner]] = 1
+
+        engine.walk(net, roots, consume, final_layer=depth - 2)
     bounds = list(layer_offset) + ([H] if with_logits else [])
     neurons = np.stack([hits[:, bounds[j]:bounds[j + 1]].sum(axis=1) for j in range(len(bounds) - 1)],
                        axis=1).astype(np.int64)

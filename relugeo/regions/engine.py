@@ -107,40 +107,78 @@ def root_batch(net: PWANet, origins: np.ndarray, basis: np.ndarray, domain: np.n
     )
 
 
-def split_batch(net: PWANet, batch: CellBatch, tol: float) -> CellBatch:
-    """Split every cell by the neurons of ``batch.layer``; return the children
-    with the map of the next layer (or of the logits) on each."""
+@dataclass
+class Counted:
+    """Pass 1 of splitting a batch (see ``kernels.cpu.split_cells_count``) and the
+    next layer's map on every parent with its cutting neurons taken as inactive."""
+
+    bits: np.ndarray
+    cuts: np.ndarray
+    ncut: np.ndarray
+    npieces: np.ndarray
+    nverts: np.ndarray
+    base: np.ndarray
+
+
+def count_batch(net: PWANet, batch: CellBatch, tol: float) -> Counted:
+    """Classify every neuron of ``batch.layer`` on every cell and count the children."""
     layer = net.layers[batch.layer]
     k = batch.pre.shape[1] - 1
-    count, write = (cpu.split_cells_count, cpu.split_cells_write) if k == 2 else (
-        cpu.split_intervals_count,
-        cpu.split_intervals_write,
+    count = cpu.split_cells_count if k == 2 else cpu.split_intervals_count
+    bits, cuts, ncut, npieces, nverts, masked = count(
+        batch.pre, batch.off, batch.vx, batch.vy, batch.elay, batch.eneu, batch.uscale, tol, batch.layer,
+        layer.negative_slope,
     )
-    args = (batch.pre, batch.off, batch.vx, batch.vy, batch.elay, batch.eneu, batch.uscale, tol, batch.layer)
-    bits, cuts, ncut, npieces, nverts, masked = count(*args, layer.negative_slope)
-    piece_start = np.zeros(batch.n_cells + 1, dtype=np.int64)
-    np.cumsum(npieces, out=piece_start[1:])
-    vert_start = np.zeros(batch.n_cells + 1, dtype=np.int64)
-    np.cumsum(nverts, out=vert_start[1:])
-    nc, nv = int(piece_start[-1]), int(vert_start[-1])
     nxt = net.layers[batch.layer + 1]
-    # next layer's map on every parent, its cutting neurons taken as inactive
     base = (masked.reshape(-1, layer.n_out) @ nxt.weight.T).reshape(batch.n_cells, k + 1, nxt.n_out)
     base[:, k, :] += nxt.bias
+    return Counted(bits, cuts, ncut, npieces, nverts, base)
+
+
+def split_batch(net: PWANet, batch: CellBatch, tol: float, counted: Counted | None = None,
+                start: int = 0, stop: int | None = None) -> CellBatch:
+    """Split cells ``start:stop`` of ``batch`` by the neurons of ``batch.layer``;
+    return the children with the map of the next layer (or of the logits) on each."""
+    layer = net.layers[batch.layer]
+    k = batch.pre.shape[1] - 1
+    write = cpu.split_cells_write if k == 2 else cpu.split_intervals_write
+    c = count_batch(net, batch, tol) if counted is None else counted
+    stop = batch.n_cells if stop is None else stop
+    rows = slice(start, stop)
+    piece_start = np.zeros(stop - start + 1, dtype=np.int64)
+    np.cumsum(c.npieces[rows], out=piece_start[1:])
+    vert_start = np.zeros(stop - start + 1, dtype=np.int64)
+    np.cumsum(c.nverts[rows], out=vert_start[1:])
+    nc, nv = int(piece_start[-1]), int(vert_start[-1])
+    n_next = c.base.shape[2]
     coff = np.zeros(nc + 1, dtype=np.int64)
     cx = np.empty(nv)
     cy = np.empty(nv)
     cl = np.empty(nv, dtype=np.int32)
     cn = np.empty(nv, dtype=np.int32)
     cpat = np.empty((nc, batch.pat.shape[1]), dtype=np.uint64)
-    pre = np.empty((nc, k + 1, nxt.n_out))
+    pre = np.empty((nc, k + 1, n_next))
     cparent = np.empty(nc, dtype=np.int64)
     bit_offset = int(sum(net.widths[: batch.layer]))
-    write(*args, layer.negative_slope, batch.pat, bit_offset, bits, cuts, ncut, piece_start, vert_start,
-          base, net.weight_t(batch.layer + 1), coff, cx, cy, cl, cn, cpat, pre, cparent)
+    write(batch.pre[rows], batch.off[start : stop + 1], batch.vx, batch.vy, batch.elay, batch.eneu,
+          batch.uscale[rows], tol, batch.layer, layer.negative_slope, batch.pat[rows], bit_offset, c.bits[rows],
+          c.cuts[rows], c.ncut[rows], piece_start, vert_start, c.base[rows], net.weight_t(batch.layer + 1),
+          coff, cx, cy, cl, cn, cpat, pre, cparent)
     return CellBatch(
-        batch.layer + 1, pre, coff, cx, cy, cl, cn, cpat, batch.root[cparent], batch.uscale[cparent]
+        batch.layer + 1, pre, coff, cx, cy, cl, cn, cpat, batch.root[rows][cparent], batch.uscale[rows][cparent]
     )
+
+
+def _groups(sizes: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of items whose sizes sum to at most ``limit`` (or one item)."""
+    out, start, acc = [], 0, 0
+    for i, size in enumerate(sizes.tolist()):
+        if acc and acc + size > limit:
+            out.append((start, i))
+            start, acc = i, 0
+        acc += size
+    out.append((start, len(sizes)))
+    return out
 
 
 def walk(
@@ -155,18 +193,22 @@ def walk(
 ) -> int:
     """Split ``roots`` through every hidden layer; pass each batch of leaves to ``consume``.
 
-    With ``final_layer`` set, cells stop there instead: the batches handed
-    to ``consume`` carry the map of layer ``final_layer`` unsplit.
-    Returns the number of cells handed to ``consume``. Raises
-    :class:`RegionLimitError` as soon as the regions found plus the cells
-    still pending (each holds at least one region) exceed ``max_regions``.
+    Batches are walked depth-first, and the children of a batch are written
+    in groups of about ``batch_cells``, so the working memory stays bounded
+    whatever the number of regions. With ``final_layer`` set, cells stop
+    there instead: the batches handed to ``consume`` carry the map of layer
+    ``final_layer`` unsplit. Returns the number of cells handed to
+    ``consume``. Raises :class:`RegionLimitError` as soon as the regions
+    found plus the cells still pending (each holds at least one region)
+    exceed ``max_regions``.
     """
     depth = len(net.hidden) if final_layer is None else int(final_layer)
     batch_cells = auto_batch_cells(net) if batch_cells is None else int(batch_cells)
     if batch_cells < 1:
         raise ValueError(f"batch_cells must be a positive integer; got {batch_cells}")
-    stack = [roots]
-    pending = roots.n_cells
+    n = roots.n_cells
+    stack = [roots.take(s, min(s + batch_cells, n)) for s in reversed(range(0, n, batch_cells))]
+    pending = n
     done = 0
     while stack:
         batch = stack.pop()
@@ -175,15 +217,14 @@ def walk(
             consume(batch)
             done += batch.n_cells
             continue
-        children = split_batch(net, batch, tol)
-        pending += children.n_cells
+        counted = count_batch(net, batch, tol)
+        pending += int(counted.npieces.sum())
         if max_regions is not None and done + pending > max_regions:
             raise RegionLimitError(
                 f"the partition has more than max_regions = {max_regions} regions "
-                f"(at least {done + pending} found by layer {children.layer}); raise max_regions "
+                f"(at least {done + pending} found by layer {batch.layer + 1}); raise max_regions "
                 "or use a smaller domain"
             )
-        n = children.n_cells
-        for start in reversed(range(0, n, batch_cells)):
-            stack.append(children if n <= batch_cells else children.take(start, min(start + batch_cells, n)))
+        for start, stop in reversed(_groups(counted.npieces, batch_cells)):
+            stack.append(split_batch(net, batch, tol, counted, start, stop))
     return done
