@@ -84,6 +84,16 @@ class Partition:
         """Region rings as a list of (n_r, k) arrays (slice coordinates)."""
         return np.split(self.vertices, self.ring_offsets[1:-1])
 
+    def to_shapely(self) -> np.ndarray:
+        """Regions as shapely polygons (2-D) or line strings (1-D): object array of shape (R,)."""
+        import shapely
+
+        ring_id = np.repeat(np.arange(self.n_regions), np.diff(self.ring_offsets))
+        if self.dim == 1:
+            coords = np.concatenate([self.vertices, np.zeros_like(self.vertices)], axis=1)
+            return shapely.linestrings(coords, indices=ring_id)
+        return shapely.polygons(shapely.linearrings(self.vertices, indices=ring_id))
+
     @property
     def interior_points(self) -> np.ndarray:
         """One interior point per region in INPUT space, shape (R, D)."""
