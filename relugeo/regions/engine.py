@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..errors import RegionLimitError
 from ..kernels import cpu
@@ -206,6 +207,13 @@ def walk(
     batch_cells = auto_batch_cells(net) if batch_cells is None else int(batch_cells)
     if batch_cells < 1:
         raise ValueError(f"batch_cells must be a positive integer; got {batch_cells}")
+    # parallelism comes from the compiled kernels; a threaded BLAS on these small,
+    # cache-sized products only adds contention
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _walk(net, roots, consume, tol, batch_cells, max_regions, depth)
+
+
+def _walk(net, roots, consume, tol, batch_cells, max_regions, depth) -> int:
     n = roots.n_cells
     stack = [roots.take(s, min(s + batch_cells, n)) for s in reversed(range(0, n, batch_cells))]
     pending = n

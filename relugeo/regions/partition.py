@@ -180,16 +180,20 @@ class Partition:
         n_fail = n_amb = 0
         bad = np.zeros(self.n_regions, dtype=bool)
         if hidden:
-            z = np.concatenate(hidden, axis=1)
-            bits = np.unpackbits(self.patterns.view(np.uint8), axis=1, bitorder="little")[:, : z.shape[1]]
-            scale = np.concatenate([np.repeat(np.abs(h).max(axis=1, keepdims=True), h.shape[1], axis=1)
-                                    for h in hidden], axis=1)
-            mismatch = (z > 0) != bits.astype(bool)
-            ambiguous = mismatch & (np.abs(z) <= margin * np.maximum(scale, 1e-300))
-            failed = mismatch & ~ambiguous
-            bad = failed.any(axis=1)
-            n_fail = int(bad.sum())
-            n_amb = int((ambiguous.any(axis=1) & ~bad).sum())
+            bits = np.unpackbits(self.patterns.view(np.uint8), axis=1, bitorder="little")
+            failed = np.zeros(self.n_regions, dtype=bool)
+            ambiguous = np.zeros(self.n_regions, dtype=bool)
+            start = 0
+            for z in hidden:
+                width = z.shape[1]
+                mismatch = (z > 0) != bits[:, start : start + width].astype(bool)
+                near = np.abs(z) <= margin * np.maximum(np.abs(z).max(axis=1, keepdims=True), 1e-300)
+                failed |= (mismatch & ~near).any(axis=1)
+                ambiguous |= (mismatch & near).any(axis=1)
+                start += width
+            bad = failed
+            n_fail = int(failed.sum())
+            n_amb = int((ambiguous & ~failed).sum())
         k = self.dim
         logits = np.einsum("rk,rkc->rc", self.centroids, self.logit_maps[:, :k]) + self.logit_maps[:, k]
         lscale = np.abs(zs[-1]).max() + 1e-300
