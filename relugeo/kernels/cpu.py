@@ -760,6 +760,44 @@ def decision_boundary_1d(off, vx, maps):
 
 
 @njit(cache=True)
+def _add_ring_edges(r, st, en, vx, vy, elay, eneu, layer_offset, two_d, hits, length):
+    """Credit root ``r`` with the neurons on the ring's inner edges and half their length
+    (2-D) or half a crossing per end (1-D): each inner edge is shared by two cells."""
+    for q in range(st, en):
+        if elay[q] >= 0:
+            hits[r, layer_offset[elay[q]] + eneu[q]] = 1
+            if two_d:
+                q1 = q + 1 if q + 1 < en else st
+                dx = vx[q1] - vx[q]
+                dy = vy[q1] - vy[q]
+                length[r] += 0.5 * np.sqrt(dx * dx + dy * dy)
+            else:
+                length[r] += 0.5
+
+
+@njit(cache=True)
+def _chord_length(a, b, c, vx, vy, st, en):
+    """Length of the line ``a*x + b*y + c = 0`` inside the convex ring ``st:en``."""
+    npt = 0
+    x0 = 0.0
+    y0 = 0.0
+    for q in range(st, en):
+        q1 = q + 1 if q + 1 < en else st
+        s0 = a * vx[q] + b * vy[q] + c
+        s1 = a * vx[q1] + b * vy[q1] + c
+        if (s0 >= 0.0) != (s1 >= 0.0):
+            t = s0 / (s0 - s1)
+            x = vx[q] + t * (vx[q1] - vx[q])
+            y = vy[q] + t * (vy[q1] - vy[q])
+            if npt == 1:
+                return np.sqrt((x - x0) ** 2 + (y - y0) ** 2)
+            x0 = x
+            y0 = y
+            npt = 1
+    return 0.0
+
+
+@njit(cache=True)
 def reduce_leaves(off, vx, vy, elay, eneu, root, maps, layer_offset, logit_offset, with_logits,
                   uscale, tol, counts, hits, length):
     """Accumulate, per root domain, what its leaf cells say about it.
@@ -786,16 +824,7 @@ def reduce_leaves(off, vx, vy, elay, eneu, root, maps, layer_offset, logit_offse
         counts[r] += 1
         st = off[c]
         en = off[c + 1]
-        for q in range(st, en):
-            if elay[q] >= 0:
-                hits[r, layer_offset[elay[q]] + eneu[q]] = 1
-                if two_d:
-                    q1 = q + 1 if q + 1 < en else st
-                    dx = vx[q1] - vx[q]
-                    dy = vy[q1] - vy[q]
-                    length[r] += 0.5 * np.sqrt(dx * dx + dy * dy)
-                else:
-                    length[r] += 0.5
+        _add_ring_edges(r, st, en, vx, vy, elay, eneu, layer_offset, two_d, hits, length)
         if not with_logits:
             continue
         for o in range(n_out):
@@ -822,48 +851,8 @@ def reduce_leaves(off, vx, vy, elay, eneu, root, maps, layer_offset, logit_offse
             if not two_d:
                 length[r] += 1.0
                 continue
-            # the zero set is a chord of the convex ring: join its two crossings
-            npt = 0
-            x0 = 0.0
-            y0 = 0.0
-            for q in range(st, en):
-                q1 = q + 1 if q + 1 < en else st
-                s0 = a * vx[q] + b * vy[q] + cc
-                s1 = a * vx[q1] + b * vy[q1] + cc
-                if (s0 >= 0.0) != (s1 >= 0.0):
-                    t = s0 / (s0 - s1)
-                    x = vx[q] + t * (vx[q1] - vx[q])
-                    y = vy[q] + t * (vy[q1] - vy[q])
-                    if npt == 0:
-                        x0 = x
-                        y0 = y
-                    else:
-                        length[r] += np.sqrt((x - x0) ** 2 + (y - y0) ** 2)
-                        break
-                    npt += 1
+            length[r] += _chord_length(a, b, cc, vx, vy, st, en)
     return None
-
-
-@njit(cache=True)
-def _chord_length(a, b, c, vx, vy, st, en):
-    """Length of the line ``a*x + b*y + c = 0`` inside the convex ring ``st:en``."""
-    npt = 0
-    x0 = 0.0
-    y0 = 0.0
-    for q in range(st, en):
-        q1 = q + 1 if q + 1 < en else st
-        s0 = a * vx[q] + b * vy[q] + c
-        s1 = a * vx[q1] + b * vy[q1] + c
-        if (s0 >= 0.0) != (s1 >= 0.0):
-            t = s0 / (s0 - s1)
-            x = vx[q] + t * (vx[q1] - vx[q])
-            y = vy[q] + t * (vy[q1] - vy[q])
-            if npt == 1:
-                return np.sqrt((x - x0) ** 2 + (y - y0) ** 2)
-            x0 = x
-            y0 = y
-            npt = 1
-    return 0.0
 
 
 @njit(cache=True, parallel=True)
@@ -930,16 +919,7 @@ def reduce_last_layer(pre, off, vx, vy, elay, eneu, root, uscale, tol, layer, la
             hits[r, layer_offset[layer] + cuts[cell, j]] = 1
         st = off[cell]
         en = off[cell + 1]
-        for q in range(st, en):
-            if elay[q] >= 0:
-                hits[r, layer_offset[elay[q]] + eneu[q]] = 1
-                if two_d:
-                    q1 = q + 1 if q + 1 < en else st
-                    dx = vx[q1] - vx[q]
-                    dy = vy[q1] - vy[q]
-                    length[r] += 0.5 * np.sqrt(dx * dx + dy * dy)
-                else:
-                    length[r] += 0.5
+        _add_ring_edges(r, st, en, vx, vy, elay, eneu, layer_offset, two_d, hits, length)
     return None
 
 
