@@ -481,9 +481,48 @@ def polygon_area_centroid(off, vx, vy):
 # ---------------------------------------------------------------------------
 
 
+@njit(cache=True)
+def _interval_cuts(pre, cell, t0, t1, uscale, tol, bits, cuts, roots):
+    """Classify every neuron on the interval [t0, t1] of ``cell``.
+
+    Writes the bits of the non-cutting neurons, the cutting neurons sorted by
+    their breakpoint into ``cuts`` and the breakpoints into ``roots``.
+    Breakpoints closer than ``tol * uscale`` are one point (coinciding
+    neurons). Returns ``(k, groups)``: cutting neurons and distinct points.
+    """
+    n = pre.shape[2]
+    k = 0
+    for i in range(n):
+        a = pre[cell, 0, i]
+        c = pre[cell, 1, i]
+        eps = tol * (abs(a) * uscale + abs(c))
+        s0 = a * t0 + c
+        s1 = a * t1 + c
+        if (s0 > eps and s1 < -eps) or (s0 < -eps and s1 > eps):
+            cuts[k] = i
+            roots[k] = -c / a
+            k += 1
+            bits[i] = 0
+        else:
+            bits[i] = 1 if (s0 > eps or s1 > eps) else 0
+    if k == 0:
+        return 0, 0
+    order = np.argsort(roots[:k])
+    sc = cuts[:k][order]
+    sr = roots[:k][order]
+    cuts[:k] = sc
+    roots[:k] = sr
+    groups = 1
+    for j in range(1, k):
+        if roots[j] - roots[j - 1] > tol * uscale:
+            groups += 1
+    return k, groups
+
+
 @njit(cache=True, parallel=True)
 def split_intervals_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope):
-    """Pass 1 for intervals; same outputs as :func:`split_cells_count`."""
+    """Pass 1 for intervals; same outputs as :func:`split_cells_count`, with
+    each row of ``cuts`` sorted by breakpoint."""
     C = pre.shape[0]
     n = pre.shape[2]
     bits = np.empty((C, n), dtype=np.uint8)
@@ -493,24 +532,12 @@ def split_intervals_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slop
     nverts = np.empty(C, dtype=np.int64)
     masked = np.empty_like(pre)
     for cell in prange(C):
-        t0 = vx[off[cell]]
-        t1 = vx[off[cell] + 1]
-        k = 0
-        for i in range(n):
-            a = pre[cell, 0, i]
-            c = pre[cell, 1, i]
-            eps = tol * (abs(a) * uscale[cell] + abs(c))
-            s0 = a * t0 + c
-            s1 = a * t1 + c
-            if (s0 > eps and s1 < -eps) or (s0 < -eps and s1 > eps):
-                cuts[cell, k] = i
-                k += 1
-                bits[cell, i] = 0
-            else:
-                bits[cell, i] = 1 if (s0 > eps or s1 > eps) else 0
+        roots = np.empty(n)
+        k, groups = _interval_cuts(pre, cell, vx[off[cell]], vx[off[cell] + 1], uscale[cell], tol, bits[cell],
+                                   cuts[cell], roots)
         ncut[cell] = k
-        npieces[cell] = k + 1
-        nverts[cell] = 2 * (k + 1)
+        npieces[cell] = groups + 1
+        nverts[cell] = 2 * (groups + 1)
         _mask_row(pre, cell, bits, slope, masked)
     return bits, cuts, ncut, npieces, nverts, masked
 
@@ -519,7 +546,11 @@ def split_intervals_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slop
 def split_intervals_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope, pat, bit_offset,
                           bits, cuts, ncut, piece_start, vert_start, base, wt,
                           coff, cx, cy, cl, cn, cpat, cnext, cparent):
-    """Pass 2 for intervals; same contract as :func:`split_cells_write`."""
+    """Pass 2 for intervals; same contract as :func:`split_cells_write`.
+
+    Neurons whose breakpoints coincide end their pieces at the same point; an
+    end shared by several neurons is labelled with the first of them.
+    """
     C = pre.shape[0]
     for cell in prange(C):
         st = off[cell]
@@ -530,9 +561,16 @@ def split_intervals_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slop
         for j in range(k):
             i = cuts[cell, j]
             roots[j] = -pre[cell, 1, i] / pre[cell, 0, i]
-        order = np.argsort(roots)
+        # group g holds the sorted cuts first[g]:first[g + 1]
+        first = np.empty(k + 1, dtype=np.int64)
+        groups = 0
+        for j in range(k):
+            if j == 0 or roots[j] - roots[j - 1] > tol * uscale[cell]:
+                first[groups] = j
+                groups += 1
+        first[groups] = k
         active = np.empty(max(k, 1), dtype=np.uint8)
-        for p in range(k + 1):
+        for p in range(groups + 1):
             child = p0 + p
             w = w0 + 2 * p
             if p == 0:
@@ -540,25 +578,24 @@ def split_intervals_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slop
                 cl[w] = elay[st]
                 cn[w] = eneu[st]
             else:
-                cx[w] = roots[order[p - 1]]
+                cx[w] = roots[first[p - 1]]
                 cl[w] = layer
-                cn[w] = cuts[cell, order[p - 1]]
-            if p == k:
+                cn[w] = cuts[cell, first[p - 1]]
+            if p == groups:
                 cx[w + 1] = vx[st + 1]
                 cl[w + 1] = elay[st + 1]
                 cn[w + 1] = eneu[st + 1]
             else:
-                cx[w + 1] = roots[order[p]]
+                cx[w + 1] = roots[first[p]]
                 cl[w + 1] = layer
-                cn[w + 1] = cuts[cell, order[p]]
+                cn[w + 1] = cuts[cell, first[p]]
             cy[w] = 0.0
             cy[w + 1] = 0.0
             coff[child + 1] = w + 2
             cparent[child] = cell
-            # the child lies right of the first p roots in sorted order
-            for q in range(k):
-                j = order[q]
-                right = q < p
+            # the child lies right of the breakpoints of the first p groups
+            for j in range(k):
+                right = j < first[p]
                 active[j] = 1 if (pre[cell, 0, cuts[cell, j]] > 0.0) == right else 0
             _finish_child(child, cell, pre, bits, cuts, k, active, slope, pat, bit_offset, base, wt,
                           cpat, cnext)
@@ -855,6 +892,27 @@ def reduce_leaves(off, vx, vy, elay, eneu, root, maps, layer_offset, logit_offse
     return None
 
 
+@njit(cache=True)
+def _new_edge_length(ws, npc, slot, layer):
+    """Length of the edges that layer ``layer`` made among the pieces of a split.
+
+    Each such edge bounds two pieces, so it is counted half per piece; lines
+    of coinciding neurons make one edge and count once.
+    """
+    X, Y, L, OFF = ws[0], ws[1], ws[2], ws[4]
+    total = 0.0
+    for p in range(npc):
+        a = OFF[slot, p]
+        b = OFF[slot, p + 1]
+        for q in range(a, b):
+            if L[slot, q] == layer:
+                q1 = q + 1 if q + 1 < b else a
+                dx = X[slot, q1] - X[slot, q]
+                dy = Y[slot, q1] - Y[slot, q]
+                total += 0.5 * np.sqrt(dx * dx + dy * dy)
+    return total
+
+
 @njit(cache=True, parallel=True)
 def reduce_last_layer(pre, off, vx, vy, elay, eneu, root, uscale, tol, layer, layer_offset,
                       counts, hits, length):
@@ -878,39 +936,27 @@ def reduce_last_layer(pre, off, vx, vy, elay, eneu, root, uscale, tol, layer, la
         hi = np.empty(n)
         lo = np.empty(n)
         bits = np.empty((1, n), dtype=np.uint8)
+        roots = np.empty(n)
         for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
             st = off[cell]
             en = off[cell + 1]
+            groups = 0
             if two_d:
                 k = _cell_signs(pre, cell, vx, vy, st, en, uscale[cell], tol, bits[0], cuts[cell], hi, lo)
             else:
-                k = 0
-                t0 = vx[st]
-                t1 = vx[st + 1]
-                for i in range(n):
-                    a = pre[cell, 0, i]
-                    c = pre[cell, 1, i]
-                    eps = tol * (abs(a) * uscale[cell] + abs(c))
-                    s0 = a * t0 + c
-                    s1 = a * t1 + c
-                    if (s0 > eps and s1 < -eps) or (s0 < -eps and s1 > eps):
-                        cuts[cell, k] = i
-                        k += 1
+                k, groups = _interval_cuts(pre, cell, vx[st], vx[st + 1], uscale[cell], tol, bits[0], cuts[cell],
+                                           roots)
             ncut[cell] = k
             if k == 0:
                 continue
             if not two_d:
-                pieces[cell] = k + 1
-                chord[cell] = k
+                pieces[cell] = groups + 1
+                chord[cell] = groups
                 continue
             ws, npc, slot = _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts[cell], k,
                                         uscale[cell], tol, layer)
             pieces[cell] = npc
-            total = 0.0
-            for j in range(k):
-                i = cuts[cell, j]
-                total += _chord_length(pre[cell, 0, i], pre[cell, 1, i], pre[cell, 2, i], vx, vy, st, en)
-            chord[cell] = total
+            chord[cell] = _new_edge_length(ws, npc, slot, layer)
     for cell in range(C):
         r = root[cell]
         counts[r] += pieces[cell]
@@ -1004,8 +1050,7 @@ def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope, 
                 ws2, npc2, slot2 = _split_ring(ws2, X[slot], Y[slot], L[slot], N[slot], a, b, m, 0, ccuts, kk,
                                                uscale[cell], tol, layer + 1)
                 pieces[cell] += npc2
+                length[cell] += _new_edge_length(ws2, npc2, slot2, layer + 1)
                 for j in range(kk):
-                    i = ccuts[j]
-                    next_hits[cell, i] = 1
-                    length[cell] += _chord_length(m[0, 0, i], m[0, 1, i], m[0, 2, i], X[slot], Y[slot], a, b)
+                    next_hits[cell, ccuts[j]] = 1
     return pieces, length, next_hits

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ..errors import RegionLimitError
 from ..kernels import cpu
@@ -22,6 +22,17 @@ from ..nets.pwanet import PWANet
 
 DEFAULT_TOL = 1e-10
 BATCH_BYTES = 1 << 19  # per-batch cell maps sized to stay in cache
+
+
+_BLAS: list[ThreadpoolController] = []
+
+
+def _single_threaded_blas():
+    """A context in which BLAS runs on one thread (the controller is built once: building it scans
+    every loaded library)."""
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 def auto_batch_cells(net: PWANet) -> int:
@@ -209,7 +220,7 @@ def walk(
         raise ValueError(f"batch_cells must be a positive integer; got {batch_cells}")
     # parallelism comes from the compiled kernels; a threaded BLAS on these small,
     # cache-sized products only adds contention
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _single_threaded_blas():
         return _walk(net, roots, consume, tol, batch_cells, max_regions, depth)
 
 

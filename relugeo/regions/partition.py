@@ -46,7 +46,7 @@ class Partition:
     """
 
     def __init__(self, net, slice_, vertices, ring_offsets, edge_layer, edge_neuron, patterns, logit_maps,
-                 seconds=0.0, tol=engine.DEFAULT_TOL):
+                 seconds=0.0, tol=engine.DEFAULT_TOL, shift=None):
         self.net = net
         self.slice = slice_
         self.vertices = vertices
@@ -65,6 +65,13 @@ class Partition:
             t = vertices[:, 0].reshape(-1, 2)
             self.areas = t[:, 1] - t[:, 0]
             self.centroids = t.mean(axis=1, keepdims=True)
+        if shift is not None:
+            # computed in coordinates centred on the domain; report them in slice coordinates
+            k = vertices.shape[1]
+            self.vertices = vertices + shift
+            self.centroids = self.centroids + shift
+            self.logit_maps = logit_maps.copy()
+            self.logit_maps[:, k] -= np.einsum("k,rkc->rc", shift, logit_maps[:, :k])
 
     # -- facts -------------------------------------------------------------------
     @property
@@ -161,13 +168,15 @@ class Partition:
     def verify(self, *, area_rtol: float = 1e-9, margin: float = 1e-9, raise_on_error: bool = True) -> dict:
         """Check the partition against the real network.
 
-        1. areas sum to the domain's area within ``area_rtol`` (relative);
+        1. areas sum to the domain's area within ``area_rtol`` (relative), and
+           no region is empty (zero area or length);
         2. every region's centroid, forwarded through the network in float64,
            has the region's activation pattern. A neuron whose pre-activation
            at the centroid is within ``margin`` times the layer's largest
            absolute pre-activation there is on its hyperplane and is counted
            as ambiguous, not as a failure;
-        3. the logits at each centroid equal the region's affine map.
+        3. the logits at each centroid equal the region's affine map;
+        4. no two regions share a pattern.
 
         Returns a report dict; raises :class:`CertificateError` on a failure
         unless ``raise_on_error=False``.
@@ -199,6 +208,7 @@ class Partition:
         lscale = np.abs(zs[-1]).max() + 1e-300
         logit_err = float(np.abs(logits - zs[-1]).max() / lscale) if self.n_regions else 0.0
         distinct = len(np.unique(self.patterns, axis=0)) if self.n_regions else 0
+        empty = int((self.areas <= 0).sum())
         report = {
             "n_regions": self.n_regions,
             "area_sum": total,
@@ -207,8 +217,10 @@ class Partition:
             "certificate_failures": n_fail,
             "ambiguous_certificates": n_amb,
             "duplicate_patterns": self.n_regions - distinct,
+            "empty_regions": empty,
             "logit_map_rel_error": logit_err,
-            "ok": area_err <= area_rtol and n_fail == 0 and logit_err <= 1e-6 and distinct == self.n_regions,
+            "ok": (area_err <= area_rtol and n_fail == 0 and logit_err <= 1e-6 and distinct == self.n_regions
+                   and empty == 0),
         }
         if raise_on_error and not report["ok"]:
             first = np.flatnonzero(bad)[:5].tolist()
@@ -301,7 +313,11 @@ def partition(
             f"the slice lives in R^{slice_.input_dim} but the network takes {net.input_dim} inputs"
         )
     t0 = time.perf_counter()
-    roots = engine.root_batch(net, slice_.origin[None, :], slice_.basis, slice_.vertices)
+    # work in coordinates centred on the domain, so small domains far from the
+    # slice's origin keep their precision
+    centre = 0.5 * (slice_.vertices.min(axis=0) + slice_.vertices.max(axis=0))
+    origin = slice_.origin + slice_.basis @ centre
+    roots = engine.root_batch(net, origin[None, :], slice_.basis, slice_.vertices - centre)
     leaves: list[engine.CellBatch] = []
     engine.walk(net, roots, leaves.append, tol=tol, batch_cells=batch_cells, max_regions=max_regions)
     k = slice_.dim
@@ -323,4 +339,5 @@ def partition(
         cat("pre"),
         seconds=time.perf_counter() - t0,
         tol=tol,
+        shift=centre,
     )

@@ -157,8 +157,7 @@ class Slice:
         v = self.vertices
         if self.dim == 1:
             return float(v[1, 0] - v[0, 0])
-        x, y = v[:, 0], v[:, 1]
-        return float(0.5 * (x @ np.roll(y, -1) - np.roll(x, -1) @ y))
+        return 0.5 * _twice_signed_area(v)
 
     @property
     def scale(self) -> float:
@@ -184,11 +183,17 @@ def _check_segment(v: np.ndarray) -> np.ndarray:
     return np.array([[t0], [t1]])
 
 
+def _twice_signed_area(v: np.ndarray) -> float:
+    """Shoelace sum relative to the first vertex, so small polygons far from 0 keep their area."""
+    d = v - v[0]
+    x, y = d[:, 0], d[:, 1]
+    return float(x @ np.roll(y, -1) - np.roll(x, -1) @ y)
+
+
 def _check_convex_polygon(v: np.ndarray) -> np.ndarray:
     if v.shape[0] < 3:
         raise InvalidSliceError(f"a 2-D domain needs at least 3 vertices; got {v.shape[0]}")
-    x, y = v[:, 0], v[:, 1]
-    area2 = x @ np.roll(y, -1) - np.roll(x, -1) @ y
+    area2 = _twice_signed_area(v)
     span = np.abs(v - v.mean(axis=0)).max()
     if not abs(area2) > 1e-24 * max(span, 1e-300) ** 2 or span == 0:
         raise InvalidSliceError("the domain polygon has zero area (its vertices are collinear or repeated)")
