@@ -1,6 +1,6 @@
 """relugeo: exact geometry of the linear regions of piecewise-affine networks."""
 
-from . import viz
+from . import metrics, viz
 from .errors import (
     CertificateError,
     CheckpointError,
@@ -11,7 +11,7 @@ from .errors import (
     UnsupportedLayerError,
 )
 from .nets import AffineLayer, PWANet, from_torch, load, save
-from .regions import LCResult, Partition, Slice, local_complexity, partition
+from .regions import LCResult, Partition, Slice, TrackResult, local_complexity, partition, track
 
 __version__ = "0.1.0"
 
@@ -27,11 +27,14 @@ __all__ = [
     "RegionLimitError",
     "RelugeoError",
     "Slice",
+    "TrackResult",
     "UnsupportedLayerError",
     "from_torch",
     "load",
     "local_complexity",
+    "metrics",
     "partition",
     "save",
+    "track",
     "viz",
 ]

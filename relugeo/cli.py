@@ -192,5 +192,287 @@ def partition_cmd(
         typer.echo(f"wrote {plot}")
 
 
+@app.command("plot")
+def plot_cmd(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint file."),
+    data: Path = typer.Option(..., "--data", help="Points (.npy, .npz, .csv) holding the three anchors; an "
+                              ".npz may carry class labels y."),
+    through: str = typer.Option(..., "--through", help="Row indices i,j,k of three points of --data: the "
+                                "slice is the plane through them."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="Architecture spec for bare state_dicts, e.g. "
+                                       "'mlp:64-200-200-200-10:relu'."),
+    pad: float = typer.Option(0.1, "--pad", help="Margin around the three points, as a fraction of the "
+                              "square's side."),
+    color_by: str = typer.Option("class", "--color-by", help="Region colours: random, class, n_active, layer "
+                                 "or density."),
+    labels: bool = typer.Option(True, "--labels/--no-labels", help="Name the anchors by their class (and colour "
+                                "--points) from the y of an .npz --data."),
+    points: bool = typer.Option(False, "--points/--no-points", help="Also draw the points of --data, projected "
+                                "onto the slice."),
+    max_distance: Optional[float] = typer.Option(None, "--max-distance", help="With --points: only points "
+                                                 "within this distance of the slice's plane."),
+    edges: bool = typer.Option(True, "--edges/--no-edges", help="Region edges, coloured by layer."),
+    decision_boundary: bool = typer.Option(True, "--decision-boundary/--no-decision-boundary",
+                                           help="The decision boundary in bold."),
+    ticks: bool = typer.Option(False, "--ticks/--no-ticks", help="Slice-coordinate ticks (the scale bar is "
+                               "always drawn)."),
+    title: Optional[str] = typer.Option(None, "--title", help="Figure title (default: the region count)."),
+    size: float = typer.Option(6.5, "--size", help="Figure width and height in inches."),
+    dpi: int = typer.Option(300, "--dpi", help="Resolution of a .png."),
+    max_regions: int = typer.Option(10_000_000, "--max-regions", help="Stop with an error beyond this "
+                                    "many regions."),
+    out: Path = typer.Option(Path("partition.png"), "--out", "-o", help="Image file (.png, .pdf or .svg), "
+                             "written atomically."),
+    trust: bool = typer.Option(False, "--trust", help="Allow unpickling whole-module checkpoints you trust."),
+) -> None:
+    """Draw the exact partition of the 2-D slice through three data points: regions, edges by
+    layer, decision boundary, anchors and a scale bar."""
+    from . import RelugeoError, Slice, load, partition
+    from .io import read_points, save_figure
+    from .viz.partition_plot import COLOR_BY
+
+    if out.suffix.lower() not in (".png", ".pdf", ".svg"):
+        _fail(f"--out must end in .png, .pdf or .svg; got {out.name!r}")
+    if color_by not in COLOR_BY:
+        _fail(f"--color-by must be one of {', '.join(COLOR_BY)}; got {color_by!r}")
+    if not (size > 0 and dpi > 0):
+        _fail(f"--size and --dpi must be > 0; got {size} and {dpi}")
+    try:
+        idx = [int(t) for t in through.split(",")]
+    except ValueError:
+        idx = []
+    if len(idx) != 3:
+        _fail(f"--through must be three comma-separated row indices such as 0,1,2; got {through!r}")
+    try:
+        X, y, _ = read_points(data)
+        if max(idx) >= len(X) or min(idx) < -len(X):
+            _fail(f"--through {through}: --data has only {len(X)} rows")
+        net = load(checkpoint, arch, trust=trust)
+        part = partition(net, Slice.through(*X[idx], pad=pad), max_regions=max_regions)
+    except (RelugeoError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .viz import plot_partition
+
+    y = y if labels else None
+    fig, ax = plt.subplots(figsize=(size, size))
+    try:
+        plot_partition(part, ax, color_by=color_by, edges=edges, decision_boundary=decision_boundary,
+                       points=X if points else None, labels=y if points else None,
+                       anchor_labels=None if y is None else np.asarray(y)[idx], max_distance=max_distance,
+                       ticks=ticks, title=title)
+    except ValueError as exc:
+        plt.close(fig)
+        _fail(str(exc))
+    save_figure(fig, out, dpi=dpi)
+    plt.close(fig)
+    typer.echo(f"{part.n_regions} regions in {part.seconds:.2f} s; wrote {out}")
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
+
+
+@app.command("metrics")
+def metrics_cmd(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint file, or a directory of checkpoints (one table "
+                                      "with 'checkpoint' and 'step' columns, plus inversion steps)."),
+    data: Path = typer.Option(..., "--data", help="Points: .npz with X and integer labels y (optional group: "
+                              "'train' rows are measured, 'test' rows give the held-out within-class "
+                              "variance), or .npy / .csv for --metrics compression."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="Architecture spec for bare state_dicts, e.g. "
+                                       "'mlp:64-200-10:relu', or 'mlp:64-20-2:tanh' for tanh MLPs."),
+    metrics: str = typer.Option("nc,inversion", "--metrics", help="Comma-separated: nc (neural collapse on the "
+                                "penultimate layer), inversion (class radii, centroid distances, kNN, soft "
+                                "nearest-neighbour loss per hidden layer), compression (lambda of the first "
+                                "layer)."),
+    layers: str = typer.Option("all", "--layers", help="Hidden layers for inversion: 'all' or comma-separated "
+                               "indices (negative counts from the end)."),
+    informative: int = typer.Option(1, "--informative", help="Compression: number of leading informative "
+                                    "input coordinates."),
+    k: int = typer.Option(10, "--k", help="Neighbours of the kNN same-class fraction."),
+    temperature: float = typer.Option(1.0, "--temperature", help="Temperature of the soft nearest-neighbour "
+                                      "loss."),
+    burn_in: float = typer.Option(20, "--burn-in", help="Inversion steps are searched from this step on."),
+    smooth: int = typer.Option(5, "--smooth", help="Odd window of the smoothed radius curves."),
+    batch_size: int = typer.Option(1024, "--batch-size", help="Samples per forward pass."),
+    out: Path = typer.Option(Path("metrics.csv"), "--out", "-o", help="Output table (.csv or .parquet), "
+                             "written atomically."),
+    trust: bool = typer.Option(False, "--trust", help="Allow unpickling whole-module checkpoints you trust."),
+) -> None:
+    """Manifold metrics of a checkpoint or a directory of them: neural collapse, class-manifold
+    inversion, geometric compression. One long table: metric, layer, class, value."""
+    from . import RelugeoError
+    from .io import read_points, write_table
+    from .metrics import METRIC_GROUPS, checkpoint_metrics
+
+    wanted = [m.strip() for m in metrics.split(",") if m.strip()]
+    bad = [m for m in wanted if m not in METRIC_GROUPS]
+    if bad or not wanted:
+        _fail(f"--metrics must be a comma-separated subset of {','.join(METRIC_GROUPS)}; got {metrics!r}")
+    if layers.strip().lower() == "all":
+        chosen = None
+    else:
+        try:
+            chosen = [int(t) for t in layers.split(",")]
+        except ValueError:
+            _fail(f"--layers must be 'all' or comma-separated integers such as 0,-1; got {layers!r}")
+    if smooth < 1 or smooth % 2 == 0:
+        _fail(f"--smooth must be a positive odd integer; got {smooth}")
+    if k < 1:
+        _fail(f"--k must be >= 1; got {k}")
+    if not temperature > 0:
+        _fail(f"--temperature must be > 0; got {temperature}")
+    try:
+        X, y, groups = read_points(data)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    if y is None and {"nc", "inversion"} & set(wanted):
+        _fail(f"--metrics {','.join(wanted)} needs class labels: --data {data} has no 'y' array (an .npz with "
+              f"keys X and y)")
+    X_test = y_test = None
+    if groups is not None:
+        groups = np.asarray(groups).astype(str)
+        if "train" in groups:
+            if "test" in groups and y is not None:
+                X_test, y_test = X[groups == "test"], y[groups == "test"]
+            X, y = X[groups == "train"], (None if y is None else y[groups == "train"])
+    files = _checkpoints(checkpoint)
+    try:
+        table = checkpoint_metrics(
+            files, X, y, arch=arch, trust=trust, burn_in=burn_in,
+            smooth=smooth, metrics=wanted, layers=chosen, X_test=X_test, y_test=y_test,
+            informative=informative, k=k, temperature=temperature, batch_size=batch_size,
+        )
+    except (RelugeoError, ValueError, TypeError) as exc:
+        _fail(str(exc))
+    write_table(table, out)
+    last = table[table["checkpoint"] == files[-1].name]
+    for metric in ("nc1", "trace_ratio", "wcv_test", "lambda"):
+        hit = last[last["metric"] == metric]
+        if len(hit):
+            typer.echo(f"{files[-1].name}: {metric} = {hit['value'].iloc[0]:.4g}")
+    inv = table[table["metric"] == "inversion_step_smoothed"]
+    for row in inv.head(12).itertuples(index=False):
+        typer.echo(f"inversion (smoothed) layer {row.layer} class {row[4]}: step {row.value:g}")
+    if len(inv) > 12:
+        typer.echo(f"... {len(inv) - 12} more inversion steps in the table")
+    typer.echo(f"wrote {out} ({len(table)} rows)")
+
+
+@app.command("track")
+def track_cmd(
+    checkpoints: Path = typer.Argument(..., help="Directory of checkpoints (natural order; the step is the last "
+                                       "number of each file name)."),
+    data: Path = typer.Option(..., "--data", help="Points: .npz with X (optional y labels and group names such "
+                              "as train/test: one point set per group), .npy or .csv."),
+    radius: List[float] = typer.Option([0.25], "--radius", "-r", help="LC radius in input units; repeat for "
+                                       "several."),
+    exact_radius: Optional[List[float]] = typer.Option(None, "--exact-radius", help="Radii of the exact method "
+                                                       "only (default: every --radius)."),
+    methods: str = typer.Option("exact,vertex", "--methods", help="Comma-separated LC methods: exact, vertex; "
+                                "'none' skips LC."),
+    random: int = typer.Option(0, "--random", help="Add this many uniform random points (bounding box of the "
+                               "data) as the set 'random'."),
+    points: int = typer.Option(200, "--points", help="At most this many points per set (seeded)."),
+    slices: int = typer.Option(2, "--slices", help="Fixed slices through random triplets of the slice set "
+                               "(three classes when labelled); 0 for none."),
+    through: Optional[List[str]] = typer.Option(None, "--through", help="Explicit slice triplet i,j,k of rows "
+                                                "of the slice set; repeat for several (overrides --slices)."),
+    n_directions: int = typer.Option(25, "--n-directions", "-P", help="Vertex method: directions P."),
+    layers: str = typer.Option("hidden", "--layers", help="'hidden' neurons only, or 'all' (logits too)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the frame, the point subsets and the slices."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="Architecture spec for bare state_dicts."),
+    out: Path = typer.Option(Path("track"), "--out", "-o", help="Output directory: track.csv, points.csv, "
+                             "regions.csv (+ .parquet with pyarrow), per-checkpoint parts, figures."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Keep the checkpoints already finished in "
+                                "--out."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a dask.distributed "
+                                            "scheduler to fan the checkpoints out to."),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Write lc.png and migration.png."),
+    animate: int = typer.Option(20, "--animate", help="Frames of partition.gif (slice 0 over evenly spaced "
+                                "checkpoints); 0 for none."),
+    trust: bool = typer.Option(False, "--trust", help="Allow unpickling whole-module checkpoints you trust."),
+) -> None:
+    """Region migration over a directory of checkpoints: LC, distances to region and decision
+    boundaries, region statistics on fixed slices; tables and figures, resumable."""
+    from . import RelugeoError, load, partition, track
+    from .data import uniform_like
+    from .io import read_points, save_figure
+
+    if not checkpoints.is_dir():
+        _fail(f"CHECKPOINTS must be a directory of checkpoints; got {checkpoints}")
+    files = _checkpoints(checkpoints)
+    wanted = [] if methods.strip().lower() == "none" else [m.strip() for m in methods.split(",") if m.strip()]
+    if any(m not in ("exact", "vertex") for m in wanted) or len(set(wanted)) != len(wanted):
+        _fail(f"--methods must be a comma-separated subset of exact,vertex or 'none'; got {methods!r}")
+    radii = {m: list(radius) for m in wanted}
+    if exact_radius and "exact" in radii:
+        radii["exact"] = list(exact_radius)
+    try:
+        X, y, groups = read_points(data)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    sets = {}
+    if groups is None:
+        sets["data"] = X if y is None else (X, y)
+    else:
+        groups = np.asarray(groups).astype(str)
+        for g in dict.fromkeys(groups):
+            rows = groups == g
+            sets[g] = X[rows] if y is None else (X[rows], y[rows])
+    if random > 0:
+        sets["random"] = uniform_like(X, random, seed=seed)
+    slice_arg = slices
+    if through:
+        try:
+            slice_arg = [[int(t) for t in s.split(",")] for s in through]
+        except ValueError:
+            slice_arg = []
+        if not slice_arg or any(len(t) != 3 for t in slice_arg):
+            _fail(f"--through must be three comma-separated row indices such as 0,1,2; got {through!r}")
+    client = None
+    if scheduler is not None:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            _fail("--scheduler needs dask.distributed: pip install 'relugeo[dask]'")
+        client = Client(scheduler)
+    try:
+        res = track(files, sets, slices=slice_arg, points=points, radius=radii, n_directions=n_directions,
+                    seed=seed, layers=layers, arch=arch, trust=trust, out=out, resume=resume, client=client,
+                    progress=lambda d, n: typer.echo(f"  {d}/{n} checkpoints", err=True))
+    except (RelugeoError, ValueError, TypeError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    finally:
+        if client is not None:
+            client.close()
+    typer.echo(f"wrote {out}/track.csv ({len(res.table)} rows), points.csv, regions.csv")
+    if figures or animate:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    if figures:
+        from .viz.migration_plot import lc_figure, migration_figure
+
+        if (res.table["measure"].isin(["lc_vertex", "lc_exact", "accuracy"])).any():
+            fig = lc_figure(res.table)
+            save_figure(fig, out / "lc.png")
+            plt.close(fig)
+        fig = migration_figure(res.table)
+        save_figure(fig, out / "migration.png")
+        plt.close(fig)
+        typer.echo(f"wrote {out}/lc.png, {out}/migration.png")
+    if animate > 0 and res.slices:
+        from .viz.animate import animate_partitions
+
+        pick = np.unique(np.round(np.linspace(0, len(files) - 1, min(animate, len(files)))).astype(int))
+        parts = [partition(load(files[i], arch, trust=trust), res.slices[0]) for i in pick]
+        frame_steps = [_step_of(files[i]) if _step_of(files[i]) is not None else int(i) for i in pick]
+        animate_partitions(parts, frame_steps, out / "partition.gif")
+        typer.echo(f"wrote {out}/partition.gif ({len(parts)} frames)")

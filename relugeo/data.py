@@ -1,8 +1,18 @@
-"""Offline data sets: nothing here downloads anything."""
+"""Offline data sets: nothing here downloads anything.
+
+The stripe and cylinder models of Paccolat et al. live with the compression
+metrics and are re-exported here.
+"""
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
+
+from .metrics.compression import cylinder, stripe
+
+__all__ = ["cylinder", "digits", "mnist1d", "moons", "stripe", "uniform_like"]
 
 
 def digits(n_train: int = 1000, seed: int = 0):
@@ -29,3 +39,74 @@ def uniform_like(X: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     lo, hi = X.min(axis=0), X.max(axis=0)
     return (lo + (hi - lo) * rng.random((n, X.shape[1]))).astype(X.dtype)
+
+
+def moons(n_train: int = 1000, n_test: int = 1000, *, noise: float = 0.1, seed: int = 0):
+    """sklearn's two interleaving half circles in 2-D, seeded.
+
+    Returns ``(X_train, y_train, X_test, y_test)``: X of shape (N, 2) float32,
+    y of shape (N,) int64 in {0, 1}; train and test are drawn together and
+    split, so they come from the same distribution.
+    """
+    from sklearn.datasets import make_moons
+
+    if int(n_train) < 1 or int(n_test) < 1:
+        raise ValueError(f"n_train and n_test must be positive; got {n_train} and {n_test}")
+    if not (np.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite number >= 0; got {noise!r}")
+    X, y = make_moons(n_samples=int(n_train) + int(n_test), noise=noise, random_state=seed)
+    X = X.astype(np.float32)
+    y = y.astype(np.int64)
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+
+
+def mnist1d(num_samples: int = 5000, *, train_split: float = 0.8, seed: int = 42, **overrides):
+    """MNIST-1D (Greydanus 2020), generated locally with the ``mnist1d`` package.
+
+    With the defaults (5,000 samples, seed 42) this regenerates the published
+    data set: 4,000 train / 1,000 test signals of length 40, ten classes.
+    Nothing is downloaded; the package's generator runs here. It seeds
+    NumPy's and Python's global random states, which are restored afterwards.
+
+    Parameters
+    ----------
+    num_samples : int, default 5000
+    train_split : float, default 0.8
+    seed : int, default 42
+    **overrides
+        Other generator settings of ``mnist1d.data.get_dataset_args()``
+        (``template_len``, ``padding``, ``scale_coeff``, ``max_translation``,
+        ``corr_noise_scale``, ``iid_noise_scale``, ``shear_scale``,
+        ``shuffle_seq``, ``final_seq_length``).
+
+    Returns
+    -------
+    ``(X_train, y_train, X_test, y_test)``: X of shape (N, 40) float32, y (N,) int64.
+
+    Raises
+    ------
+    ImportError
+        The ``mnist1d`` package is not installed (``pip install mnist1d``,
+        or ``pip install relugeo[mnist1d]``).
+    """
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as exc:
+        raise ImportError("mnist1d() needs the mnist1d package: pip install mnist1d") from exc
+    args = get_dataset_args(as_dict=True)
+    unknown = sorted(set(overrides) - set(args) - {"url"})
+    if unknown:
+        raise ValueError(f"unknown mnist1d settings {unknown}; valid: {sorted(set(args) - {'url', 'seed'})}")
+    if int(num_samples) < 10:
+        raise ValueError(f"num_samples must be at least 10 (one per class); got {num_samples}")
+    if not 0 < train_split < 1:
+        raise ValueError(f"train_split must be between 0 and 1; got {train_split}")
+    args.update(overrides, num_samples=int(num_samples), train_split=float(train_split), seed=int(seed))
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        d = make_dataset(type("Args", (), args)())
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+    return (d["x"].astype(np.float32), d["y"].astype(np.int64),
+            d["x_test"].astype(np.float32), d["y_test"].astype(np.int64))

@@ -42,7 +42,7 @@ def run_demo(
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from .viz import plot_lc, plot_partition
+    from .viz import plot_lc, plot_lc_layers, plot_partition
 
     t_start = time.perf_counter()
     out = Path(out_dir)
@@ -90,16 +90,26 @@ def run_demo(
     log(f"partition of the slice through training digits {classes}: {part.n_regions} regions in "
         f"{part.seconds:.2f} s ({part.n_regions / part.seconds:,.0f} regions/s), verified: {report['ok']}")
 
-    fig, ax = plt.subplots(figsize=(6.5, 6.5))
-    plot_partition(part, ax)
-    ax.set_title(f"digits 0, 3, 7: {part.n_regions} regions (step {history[-1]['step']})")
+    names = [f"digit {d}" for d in range(10)]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 7.6), layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.12, h_pad=0.08)
+    plot_partition(part, axes[0], color_by="class", anchor_labels=ytr[classes], class_names=names,
+                   title="predicted class; edges coloured by layer")
+    plot_partition(part, axes[1], color_by="density", edges=False, anchor_labels=ytr[classes], class_names=names,
+                   legend=False, colorbar="bottom", title="region size (small regions dark)")
+    fig.suptitle(f"Exact partition of the plane through three training digits: {part.n_regions:,} activation "
+                 f"regions\n{arch}, step {history[-1]['step']}", fontsize=12)
     save_figure(fig, out / "partition.png")
     plt.close(fig)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.6))
     plot_lc(table[table.method == "exact"], axes[0])
     axes[0].set_title(f"exact 2-D LC (neurons met), r = {radius}")
     plot_lc(table[table.method == "vertex"], axes[1])
     axes[1].set_title(f"vertex estimator, P = 25, r = {radius}")
+    steps_shown = [history[0]["step"], history[-1]["step"]]
+    plot_lc_layers(table[table.method == "exact"], axes[2], step=steps_shown)
+    axes[2].set_title(f"exact LC per layer, steps {steps_shown[0]} (light) and {steps_shown[1]}")
+    fig.tight_layout()
     save_figure(fig, out / "lc.png")
     plt.close(fig)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -13,11 +13,24 @@ from .nets.checkpoint import save
 
 
 def log_steps(steps: int, n: int) -> list[int]:
-    """``n`` distinct log-spaced steps from 0 to ``steps`` inclusive (step 0 first)."""
+    """``n`` distinct log-spaced steps from 0 to ``steps`` inclusive (step 0 first, ``steps`` last).
+
+    Step ``k`` of 1..n-1 is ``round(steps ** ((k - 1) / (n - 2)))``, raised to one past
+    the previous step where rounding would repeat it, so early steps are consecutive
+    integers until the geometric spacing exceeds 1. With ``n > steps + 1`` every
+    step 0..steps is returned.
+    """
     if steps < 1 or n < 2:
         raise ValueError(f"need steps >= 1 and n >= 2; got steps={steps}, n={n}")
-    grid = np.unique(np.round(np.logspace(0, np.log10(steps), n - 1)).astype(int))
-    return [0] + [int(s) for s in grid]
+    if n >= steps + 1:
+        return list(range(steps + 1))
+    if n == 2:
+        return [0, steps]
+    out = [0]
+    for k in range(1, n):
+        target = int(round(steps ** ((k - 1) / (n - 2))))
+        out.append(min(max(out[-1] + 1, target), steps - (n - 1 - k)))
+    return out
 
 
 def fit(
@@ -33,8 +46,14 @@ def fit(
     seed: int = 0,
     checkpoint_steps: Sequence[int] = (),
     out_dir=None,
+    init_scale: float = 1.0,
+    optimizer: str = "adamw",
+    momentum: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    eval_data=None,
 ) -> list[dict]:
-    """Train ``model`` with AdamW on (X, y); save checkpoints at the given steps.
+    """Train ``model`` on (X, y) (AdamW by default); save checkpoints at the given steps.
 
     Parameters
     ----------
@@ -43,25 +62,64 @@ def fit(
     X : array_like of shape (N, D); y : array_like of shape (N,), int class labels
     steps : int
         Optimiser steps.
-    loss : {"mse", "ce"}
-        MSE on one-hot targets (the grokking papers' choice) or cross-entropy.
+    lr, weight_decay : float
+        Learning rate and weight decay (decoupled for AdamW, an L2 term of the
+        gradient for Adam and SGD).
+    batch_size : int
+        Minibatch size; minibatches are drawn with replacement, seeded.
+    loss : {"mse", "ce", "hinge"}
+        MSE on one-hot targets (the grokking papers' choice), cross-entropy,
+        or the multi-class hinge loss (``torch.nn.functional.multi_margin_loss``).
+    seed : int
+        Seed of the minibatch draws (the initialisation is the caller's).
     checkpoint_steps : sequence of int
         Steps (0 = before training) at which ``out_dir/step_XXXXXXX.pt`` is written
-        with :func:`relugeo.save`, the architecture included.
+        with :func:`relugeo.save`, the architecture included; ``meta`` holds the
+        record below.
+    init_scale : float, default 1.0
+        alpha: every parameter is multiplied by alpha before training (the
+        large-initialisation knob of the grokking literature).
+    optimizer : {"adamw", "adam", "sgd"}, default "adamw"
+    momentum : float, default 0.0
+        SGD momentum.
+    betas, eps
+        Adam / AdamW settings.
+    eval_data : tuple (X_test, y_test), optional
+        Also record ``test_loss`` and ``test_accuracy`` at every checkpoint.
 
     Returns
     -------
     list of dict
-        One record per checkpoint: ``step``, ``loss``, ``train_accuracy``, ``path``.
+        One record per checkpoint: ``step``, ``loss``, ``train_accuracy``,
+        (``test_loss``, ``test_accuracy``,) ``path``.
     """
-    if loss not in ("mse", "ce"):
-        raise ValueError(f"loss must be 'mse' or 'ce'; got {loss!r}")
+    if loss not in ("mse", "ce", "hinge"):
+        raise ValueError(f"loss must be 'mse', 'ce' or 'hinge'; got {loss!r}")
+    if optimizer not in ("adamw", "adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adamw', 'adam' or 'sgd'; got {optimizer!r}")
+    if not (np.isfinite(init_scale) and init_scale > 0):
+        raise ValueError(f"init_scale must be a finite number > 0; got {init_scale!r}")
     X = torch.as_tensor(np.asarray(X), dtype=torch.float32)
     y = torch.as_tensor(np.asarray(y), dtype=torch.int64)
     n_classes = int(y.max()) + 1
+    evals = None
+    if eval_data is not None:
+        Xe, ye = eval_data
+        evals = (torch.as_tensor(np.asarray(Xe), dtype=torch.float32),
+                 torch.as_tensor(np.asarray(ye), dtype=torch.int64))
+        n_classes = max(n_classes, int(evals[1].max()) + 1)
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    wanted = sorted(set(int(s) for s in checkpoint_steps))
+    if init_scale != 1.0:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(init_scale)
+    if optimizer == "adamw":
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=betas, eps=eps)
+    elif optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, betas=betas, eps=eps)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay, momentum=momentum)
+    wanted = sorted({int(s) for s in checkpoint_steps})
     if wanted and out_dir is None:
         raise ValueError("checkpoint_steps needs out_dir")
     out = Path(out_dir) if out_dir is not None else None
@@ -73,14 +131,19 @@ def fit(
         logits = model(xb)
         if loss == "ce":
             return nn.functional.cross_entropy(logits, yb)
+        if loss == "hinge":
+            return nn.functional.multi_margin_loss(logits, yb)
         return nn.functional.mse_loss(logits, nn.functional.one_hot(yb, n_classes).float())
 
     def checkpoint(step):
         with torch.no_grad():
-            full = float(objective(X, y))
-            acc = float((model(X).argmax(dim=1) == y).float().mean())
-        path = save(out / f"step_{step:07d}.pt", model, meta={"step": step, "loss": full, "train_accuracy": acc})
-        history.append({"step": step, "loss": full, "train_accuracy": acc, "path": str(path)})
+            rec = {"step": step, "loss": float(objective(X, y)),
+                   "train_accuracy": float((model(X).argmax(dim=1) == y).float().mean())}
+            if evals is not None:
+                rec["test_loss"] = float(objective(*evals))
+                rec["test_accuracy"] = float((model(evals[0]).argmax(dim=1) == evals[1]).float().mean())
+        path = save(out / f"step_{step:07d}.pt", model, meta=rec)
+        history.append({**rec, "path": str(path)})
 
     if 0 in wanted:
         checkpoint(0)

@@ -2,6 +2,28 @@
 
 from .complexity import LCResult, frame, local_complexity
 from .partition import Partition, partition
+from .region_stats import (
+    decision_boundary_distance,
+    density_by_distance,
+    distance_to_region_boundary,
+    region_shape,
+    region_statistics,
+)
 from .slices import Slice
+from .tracking import TrackResult, track
 
-__all__ = ["LCResult", "Partition", "Slice", "frame", "local_complexity", "partition"]
+__all__ = [
+    "LCResult",
+    "Partition",
+    "Slice",
+    "TrackResult",
+    "decision_boundary_distance",
+    "density_by_distance",
+    "distance_to_region_boundary",
+    "frame",
+    "local_complexity",
+    "partition",
+    "region_shape",
+    "region_statistics",
+    "track",
+]

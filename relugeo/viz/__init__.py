@@ -1,6 +1,18 @@
 """matplotlib figures; they read results and compute nothing geometric."""
 
-from .lc_plot import plot_lc
-from .partition_plot import plot_partition
+from .animate import animate_partitions
+from .lc_plot import plot_lc, plot_lc_layers
+from .metrics_plot import plot_collapse, plot_compression, plot_inversion, plot_kernel_pca
+from .partition_plot import plot_partition, slice_coordinates
 
-__all__ = ["plot_lc", "plot_partition"]
+__all__ = [
+    "animate_partitions",
+    "plot_collapse",
+    "plot_compression",
+    "plot_inversion",
+    "plot_kernel_pca",
+    "plot_lc",
+    "plot_lc_layers",
+    "plot_partition",
+    "slice_coordinates",
+]

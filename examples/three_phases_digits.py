@@ -1,0 +1,243 @@
+"""The three phases of local complexity on sklearn's digits, and region migration.
+
+Reproduces the protocol of REFERENCE.md ("Three-phase reproduction protocol"):
+sklearn digits / 16, seeded split 1,000 train / 797 test; MLP 64-200-200-200-10
+ReLU, default init, float32; AdamW lr 1e-3, weight decay 0.01, MSE on one-hot
+targets, batch 200, 30,000 steps, 40 log-spaced checkpoints including step 0;
+LC with P = 25 directions (vertex estimator) at r in {0.25, 1.0} on points
+(200 per set) of train, test and uniform random, hidden layers only. Exact
+2-D LC runs at r = 0.25 on the same points.
+
+Then, with :func:`relugeo.track`, the migration measures: the exact distance of
+every point to its own region's boundary (all checkpoints), and on a fixed
+slice through three training digits of different classes (every
+``slice_every``-th checkpoint) the partition, its regions' distances to the
+decision boundary and the region density by distance.
+
+Writes into ``--out``: ``checkpoints/``, ``track/`` and ``slices/`` (the
+tables of :func:`relugeo.track`), ``lc.png``, ``migration.png``,
+``partition.gif`` (when pillow is installed) and ``summary.txt``.
+
+Run: ``python examples/three_phases_digits.py --out three-phases`` (several
+minutes on 2 cores; ``--steps 3000 --points 50`` for a quick look).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+EARLY = 100  # the first minimum is looked for up to this step
+
+
+def lc_phases(steps, values, *, early: int = EARLY) -> dict:
+    """Initial value, first minimum (step <= ``early``), the maximum after it, and the final value.
+
+    Returns a dict with ``initial``, ``min_step``, ``min``, ``max_step``,
+    ``max``, ``final`` and the relative changes ``first_drop = 1 - min / initial``,
+    ``rise = max / min - 1`` and ``final_drop = 1 - final / max``.
+    """
+    steps = np.asarray(steps)
+    values = np.asarray(values, dtype=float)
+    order = np.argsort(steps)
+    steps, values = steps[order], values[order]
+    window = np.flatnonzero(steps <= early)
+    i_min = window[np.argmin(values[window])]
+    i_max = i_min + int(np.argmax(values[i_min:]))
+    out = {"initial": values[0], "min_step": int(steps[i_min]), "min": values[i_min],
+           "max_step": int(steps[i_max]), "max": values[i_max], "final": values[-1]}
+    out["first_drop"] = 1.0 - out["min"] / out["initial"]
+    out["rise"] = out["max"] / out["min"] - 1.0
+    out["final_drop"] = 1.0 - out["final"] / out["max"]
+    return out
+
+
+def _pooled(table, step, bins) -> float:
+    """Regions per unit area over several distance bands at one step (pooled over the slices)."""
+    t = table[(table["step"] == step) & table["bin"].isin(bins)]
+    count = t.loc[t["measure"] == "band_regions", "value"].sum()
+    area = t.loc[t["measure"] == "band_area", "value"].sum()
+    return float(count / area) if area > 0 else float("nan")
+
+
+def run(
+    out,
+    *,
+    steps: int = 30_000,
+    n_checkpoints: int = 40,
+    n_points: int = 200,
+    vertex_radii=(0.25, 1.0),
+    exact_radii=(0.25,),
+    n_slices: int = 3,
+    slice_every: int = 2,
+    seed: int = 0,
+    threads: int | None = 1,
+    animate: bool = True,
+    log=print,
+) -> dict:
+    """Train, track and write the figures; returns the summary as a dict.
+
+    ``exact_radii=()`` skips exact LC, ``n_slices=0`` the slice measures.
+    ``threads`` sets torch's thread count for training (one thread is the
+    fastest for this small net on a busy machine; None leaves it).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import torch
+
+    import relugeo as rg
+    from relugeo import data, train
+    from relugeo.io import save_figure, write_text
+    from relugeo.nets import build_module
+    from relugeo.regions.tracking import SLICES
+    from relugeo.viz.migration_plot import lc_figure, migration_figure
+
+    t0 = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    Xtr, ytr, Xte, yte = data.digits(n_train=1000, seed=seed)
+    arch = "mlp:64-200-200-200-10:relu"
+    if threads is not None:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    model = build_module(arch)
+    ckpt_steps = train.log_steps(steps, n_checkpoints)
+    ckpt_dir = out / "checkpoints"
+    log(f"training {arch} on digits: {steps} steps, {len(ckpt_steps)} checkpoints")
+    history = train.fit(model, Xtr, ytr, steps=steps, lr=1e-3, weight_decay=0.01, batch_size=200, loss="mse",
+                        seed=seed, checkpoint_steps=ckpt_steps, out_dir=ckpt_dir, eval_data=(Xte, yte))
+    t_train = time.perf_counter() - t0
+    log(f"  {t_train:.0f} s; train accuracy {history[-1]['train_accuracy']:.3f}, "
+        f"test accuracy {history[-1]['test_accuracy']:.3f}")
+
+    sets = {"train": (Xtr, ytr), "test": (Xte, yte), "random": data.uniform_like(Xtr, n_points, seed=seed)}
+    radius = {"vertex": tuple(vertex_radii)}
+    if exact_radii:
+        radius["exact"] = tuple(exact_radii)
+    files = [Path(h["path"]) for h in history]
+    t1 = time.perf_counter()
+    res = rg.track(files, sets, slices=0, points=n_points, radius=radius, n_directions=25, seed=seed,
+                   out=out / "track",
+                   progress=lambda d, n: log(f"  track: {d}/{n} checkpoints") if d % 10 == 0 or d == n else None)
+    t_track = time.perf_counter() - t1
+    table = res.table
+    sl_res = None
+    t_slices = 0.0
+    if n_slices:
+        t1 = time.perf_counter()
+        picked = files[::slice_every] if files[-1] in files[::slice_every] else files[::slice_every] + [files[-1]]
+        sl_res = rg.track(picked, {"train": (Xtr, ytr)}, slices=n_slices, points=n_points, methods=(), seed=seed,
+                          out=out / "slices", keep_partitions=animate)
+        t_slices = time.perf_counter() - t1
+
+    # -- numbers -------------------------------------------------------------------------------
+    lines = ["three phases of local complexity on digits (REFERENCE.md protocol)",
+             f"network       {arch}, AdamW lr 1e-3 wd 0.01, MSE one-hot, batch 200, {steps} steps, seed {seed}",
+             f"accuracy      train {history[-1]['train_accuracy']:.3f}, test {history[-1]['test_accuracy']:.3f}",
+             f"points        {n_points} per set (train, test, uniform random)", "",
+             "LC per point set and radius (mean over points): initial / first min (step) / max (step) / final",
+             "  first drop = 1 - min/initial, rise = max/min - 1, final drop = 1 - final/max"]
+    phases = {}
+    for method in radius:
+        for r in radius[method]:
+            piv = res.pivot(f"lc_{method}", radius=r)
+            for name in piv.columns:
+                p = lc_phases(piv.index.to_numpy(), piv[name].to_numpy())
+                phases[(method, r, name)] = p
+                lines.append(
+                    f"  {method:<6} r={r:<5g} {name:<7} {p['initial']:7.2f} / {p['min']:7.2f} ({p['min_step']:>5}) / "
+                    f"{p['max']:7.2f} ({p['max_step']:>5}) / {p['final']:7.2f}   drop {p['first_drop']:6.1%}  "
+                    f"rise {p['rise']:6.1%}  final drop {p['final_drop']:6.1%}")
+    ok = {k: p["first_drop"] >= 0.15 and p["rise"] >= 0.30 and p["final_drop"] >= 0.20 for k, p in phases.items()}
+    lines.append(f"  protocol thresholds (drop >= 15%, rise >= 30%, final drop >= 20%) met by "
+                 f"{sum(ok.values())} of {len(ok)} curves")
+
+    # migration during the final descent: from the LC maximum (vertex, r = first radius, train) to the end
+    ref = phases[("vertex", radius["vertex"][0], "train")]
+    dist = res.pivot("dist_region_boundary")
+    s_max, s_end = ref["max_step"], int(dist.index[-1])
+    lines += ["", f"final descent: from step {s_max} (LC maximum, vertex r={radius['vertex'][0]:g}, train) "
+                  f"to step {s_end}",
+              "  mean distance of points to their own region's boundary (input units):"]
+    migration = {}
+    for name in dist.columns:
+        a, b = dist.loc[s_max, name], dist.loc[s_end, name]
+        migration[f"dist_{name}"] = (a, b)
+        lines.append(f"    {name:<7} {a:.5f} -> {b:.5f}  ({b / a - 1:+.1%})")
+    if sl_res is not None:
+        frac = sl_res.pivot("region_fraction", set=SLICES)
+        dens = sl_res.pivot("region_density", set=SLICES)
+        n_reg = sl_res.pivot("n_regions")
+        dc = sl_res.pivot("dist_db_centroid_mean")
+        s_a = int(frac.index[np.argmin(np.abs(frac.index.to_numpy() - s_max))])
+        bands = sl_res.table[(sl_res.table["measure"] == "region_density") & (sl_res.table["step"] == s_end)]
+        lo = bands.set_index("bin")["bin_lo"]
+        far = [b for b in dens.columns if lo[b] >= 0.5]
+        near = dens.columns[0]
+        d_near = (dens.loc[s_a, near], dens.loc[s_end, near])
+        d_far = (_pooled(sl_res.table, s_a, far), _pooled(sl_res.table, s_end, far))
+        migration.update(near_fraction=(frac.loc[s_a, near], frac.loc[s_end, near]), near_density=d_near,
+                         far_density=d_far, dist_db_centroid=(dc.loc[s_a].iloc[0], dc.loc[s_end].iloc[0]))
+        lines += [f"  {len(sl_res.slices)} slices through training digits {sl_res.triplets.tolist()} "
+                  f"(checkpoints every {slice_every}), steps {s_a} -> {s_end}; h = half the slice side:",
+                  f"    regions per slice                 {n_reg.loc[s_a].iloc[0]:9.0f} -> "
+                  f"{n_reg.loc[s_end].iloc[0]:9.0f}",
+                  f"    fraction of regions within 0.1 h  {frac.loc[s_a, near]:9.3f} -> {frac.loc[s_end, near]:9.3f}",
+                  f"    mean centroid distance to the DB  {dc.loc[s_a].iloc[0]:9.3f} -> {dc.loc[s_end].iloc[0]:9.3f} h",
+                  f"    region density within 0.1 h       {d_near[0]:9.1f} -> {d_near[1]:9.1f}  per h^2",
+                  f"    region density beyond 0.5 h       {d_far[0]:9.1f} -> {d_far[1]:9.1f}  per h^2",
+                  f"    near / far density ratio          {d_near[0] / d_far[0]:9.2f} -> {d_near[1] / d_far[1]:9.2f}",
+                  "    region density per band (per h^2):"]
+        for b in dens.columns:
+            hi = bands.set_index("bin")["bin_hi"][b]
+            name = f"{lo[b]:.1f}-{hi:.1f}" if np.isfinite(hi) else f">= {lo[b]:.1f}"
+            a_, b_ = dens.loc[s_a, b], dens.loc[s_end, b]
+            lines.append(f"      {name:<8} {a_:9.1f} -> {b_:9.1f}  ({b_ / a_ - 1:+.0%})")
+    lines += ["", f"time          training {t_train:.0f} s, tracking {t_track:.0f} s, slices {t_slices:.0f} s, "
+                  f"total {time.perf_counter() - t0:.0f} s"]
+
+    # -- figures -------------------------------------------------------------------------------
+    fig = lc_figure(table)
+    save_figure(fig, out / "lc.png")
+    plt.close(fig)
+    both = table if sl_res is None else pd.concat([table, sl_res.table[sl_res.table["set"] == SLICES]])
+    fig = migration_figure(both)
+    save_figure(fig, out / "migration.png")
+    plt.close(fig)
+    if sl_res is not None and animate:
+        try:
+            from relugeo.viz import animate_partitions
+        except ImportError:
+            animate_partitions = None
+        if animate_partitions is not None:
+            steps_p = sorted(sl_res.partitions)
+            animate_partitions([sl_res.partitions[s][0] for s in steps_p], steps_p, out / "partition.gif")
+
+    write_text("\n".join(lines) + "\n", out / "summary.txt")
+    log("\n".join(lines))
+    return {"phases": phases, "migration": migration, "history": history, "table": table}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=Path("three-phases"))
+    ap.add_argument("--steps", type=int, default=30_000)
+    ap.add_argument("--checkpoints", type=int, default=40)
+    ap.add_argument("--points", type=int, default=200, help="points per set")
+    ap.add_argument("--slices", type=int, default=3)
+    ap.add_argument("--slice-every", type=int, default=2)
+    ap.add_argument("--no-exact", action="store_true", help="skip exact 2-D LC")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    run(a.out, steps=a.steps, n_checkpoints=a.checkpoints, n_points=a.points, n_slices=a.slices,
+        slice_every=a.slice_every, exact_radii=() if a.no_exact else (0.25,), seed=a.seed)
+
+
+if __name__ == "__main__":
+    main()
