@@ -11,6 +11,7 @@ import typer
 
 app = typer.Typer(
     add_completion=False,
+    rich_markup_mode="markdown",
     no_args_is_help=True,
     help="Exact linear-region geometry of piecewise-affine PyTorch networks.",
 )
@@ -273,8 +274,6 @@ def plot_cmd(
     typer.echo(f"{part.n_regions} regions in {part.seconds:.2f} s; wrote {out}")
 
 
-def main() -> None:  # pragma: no cover - entry point
-    app()
 
 
 @app.command("metrics")
@@ -388,7 +387,7 @@ def track_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of the frame, the point subsets and the slices."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Architecture spec for bare state_dicts."),
     out: Path = typer.Option(Path("track"), "--out", "-o", help="Output directory: track.csv, points.csv, "
-                             "regions.csv (+ .parquet with pyarrow), per-checkpoint parts, figures."),
+                             "regions.parquet (regions.csv.gz without pyarrow), per-checkpoint parts, figures."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Keep the checkpoints already finished in "
                                 "--out."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a dask.distributed "
@@ -451,7 +450,7 @@ def track_cmd(
     finally:
         if client is not None:
             client.close()
-    typer.echo(f"wrote {out}/track.csv ({len(res.table)} rows), points.csv, regions.csv")
+    typer.echo(f"wrote {out}/track.csv ({len(res.table)} rows), points.csv and the region table")
     if figures or animate:
         import matplotlib
 
@@ -476,3 +475,7 @@ def track_cmd(
         frame_steps = [_step_of(files[i]) if _step_of(files[i]) is not None else int(i) for i in pick]
         animate_partitions(parts, frame_steps, out / "partition.gif")
         typer.echo(f"wrote {out}/partition.gif ({len(parts)} frames)")
+
+
+def main() -> None:  # pragma: no cover - entry point
+    app()

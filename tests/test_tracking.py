@@ -254,7 +254,7 @@ def test_track_resumes_after_an_interruption_with_the_same_tables(run, tmp_path)
     assert seen == [3, 4, 5]  # only the missing checkpoints ran
     for a, b in ((full.table, res.table), (full.points, res.points), (full.regions, res.regions)):
         pd.testing.assert_frame_equal(a, b)
-    for name in ("track.csv", "points.csv", "regions.csv"):
+    for name in ("track.csv", "points.csv"):
         assert (tmp_path / "full" / name).read_bytes() == (tmp_path / "cut" / name).read_bytes()
     conf = json.loads((tmp_path / "cut" / "config.json").read_text())
     assert conf["radius"] == {"exact": [0.3], "vertex": [0.3]}
@@ -274,6 +274,17 @@ def test_track_on_a_dask_cluster_equals_the_local_run(run):
         remote = rg.track(root / "ckpt", sets, client=client, **KW)
     for a, b in ((local.table, remote.table), (local.points, remote.points), (local.regions, remote.regions)):
         pd.testing.assert_frame_equal(a, b)
+
+
+def test_track_writes_the_region_table_as_gzipped_csv_without_pyarrow(run, tmp_path, monkeypatch):
+    root, sets = run
+    monkeypatch.setattr("relugeo.regions.tracking._has_pyarrow", lambda: False)
+    files = sorted((root / "ckpt").glob("*.pt"))[-1:]
+    res = rg.track(files, sets, out=tmp_path, **{**KW, "radius": {"vertex": 0.3}})
+    assert not list(tmp_path.glob("*.parquet"))
+    back = pd.read_csv(tmp_path / "regions.csv.gz")
+    assert len(back) == len(res.regions) > 0
+    np.testing.assert_array_equal(back["dist_db_centroid"].to_numpy(), res.regions["dist_db_centroid"].to_numpy())
 
 
 def test_track_imports_no_dask_without_a_client(run):
@@ -337,7 +348,7 @@ def test_cli_track_writes_tables_and_figures(run, tmp_path):
                                       "0.3", "--methods", "vertex", "-P", "8", "--points", "10", "--slices", "1",
                                       "--random", "10", "--animate", "3", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    for name in ("track.csv", "points.csv", "regions.csv", "lc.png", "migration.png", "partition.gif"):
+    for name in ("track.csv", "points.csv", "lc.png", "migration.png", "partition.gif"):
         assert (out / name).is_file(), name
     table = pd.read_csv(out / "track.csv")
     assert set(table["set"]) == {"train", "test", "random", SLICES}

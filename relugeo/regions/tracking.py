@@ -408,20 +408,30 @@ def _is_done(out: Path, key: str, fingerprint: str) -> bool:
 
 
 def _write_part(out: Path, key: str, fingerprint: str, tables: dict, checkpoint: str, step: int) -> None:
-    from ..io import write_table, write_text
+    from ..io import atomic_path, write_table, write_text
 
     d = _part_dir(out, key)
     d.mkdir(parents=True, exist_ok=True)
     (d / "done.json").unlink(missing_ok=True)
-    for name in _TABLES:
-        write_table(tables[name], d / f"{name}.csv")
+    write_table(tables["summary"], d / "summary.csv")
+    write_table(tables["points"], d / "points.csv")
+    # the region table can hold ~1e5 rows per checkpoint: compressed binary columns, exact and compact
+    cols = {c: tables["regions"][c].to_numpy() for c in list(_REGIONS)[2:]}
+    with atomic_path(d / "regions.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **cols)
     write_text(json.dumps({"fingerprint": fingerprint, "checkpoint": checkpoint, "step": step,
                            "rows": {n: len(tables[n]) for n in _TABLES}}) + "\n", d / "done.json")
 
 
 def _read_part(out: Path, key: str) -> dict:
+    import pandas as pd
+
     d = _part_dir(out, key)
-    return {name: _read_csv(d / f"{name}.csv", schema) for name, schema in _TABLES.items()}
+    done = json.loads((d / "done.json").read_text())
+    with np.load(d / "regions.npz", allow_pickle=False) as z:
+        regions = pd.DataFrame({c: z[c] for c in list(_REGIONS)[2:]})
+    return {"summary": _read_csv(d / "summary.csv", _SUMMARY), "points": _read_csv(d / "points.csv", _POINTS),
+            "regions": _typed(regions, _REGIONS, done["checkpoint"], done["step"])}
 
 
 # ---------------------------------------------------------------------------
@@ -499,10 +509,12 @@ def track(
         Passed to :func:`relugeo.load`.
     out : path, optional
         Directory for the results. Every finished checkpoint is written at
-        once to ``out/parts/<checkpoint>/`` (three CSV tables and, last,
-        ``done.json``), each file atomically; at the end ``track.csv``,
-        ``points.csv`` and ``regions.csv`` (and ``.parquet`` twins when
-        pyarrow is installed), ``config.json`` and ``slices.npz``.
+        once to ``out/parts/<checkpoint>/`` (``summary.csv``, ``points.csv``,
+        ``regions.npz`` and, last, ``done.json``), each file atomically. At
+        the end: ``track.csv`` and ``points.csv`` (with ``.parquet`` twins
+        when pyarrow is installed), the region table as ``regions.parquet``
+        (or ``regions.csv.gz`` without pyarrow), ``config.json`` and
+        ``slices.npz``.
     resume : bool, default True
         Skip checkpoints already finished in ``out`` with the same settings.
         A directory holding a run with other settings raises ValueError
@@ -701,17 +713,24 @@ def _prepare_out(out: Path, fp: str, cfg: _Config, triplets, slice_set: str, res
         np.savez(fh, **arrays)
 
 
-def _write_final(out: Path, tables: dict) -> None:
-    from ..io import write_table
-
-    names = {"summary": "track", "points": "points", "regions": "regions"}
+def _has_pyarrow() -> bool:
     try:
         import pyarrow  # noqa: F401
-
-        parquet = True
     except ImportError:
-        parquet = False
-    for name, df in tables.items():
-        write_table(df, out / f"{names[name]}.csv")
-        if parquet:
-            write_table(df, out / f"{names[name]}.parquet")
+        return False
+    return True
+
+
+def _write_final(out: Path, tables: dict) -> None:
+    from ..io import atomic_path, write_table
+
+    parquet = _has_pyarrow()
+    write_table(tables["summary"], out / "track.csv")
+    write_table(tables["points"], out / "points.csv")
+    if parquet:
+        write_table(tables["summary"], out / "track.parquet")
+        write_table(tables["points"], out / "points.parquet")
+        write_table(tables["regions"], out / "regions.parquet")
+    else:
+        with atomic_path(out / "regions.csv.gz") as tmp:
+            tables["regions"].to_csv(tmp, index=False, compression="gzip")
