@@ -69,7 +69,8 @@ def _new_workspace(cap_v, cap_p, cap_k):
 
     Slot 0 and slot 1 alternate as source and destination, line by line:
     vertex coordinates X, Y (2, cap_v), edge labels L, N (2, cap_v), ring
-    offsets OFF (2, cap_p + 1), sides SID (2, cap_p, cap_k), and per-vertex
+    offsets OFF (2, cap_p + 1), sides SID (2, cap_p, words) with one bit per
+    line (bit j of word j // 64: the piece is on line j's positive side), and per-vertex
     values S and signs SG (cap_v,).
     """
     return (
@@ -78,7 +79,7 @@ def _new_workspace(cap_v, cap_p, cap_k):
         np.empty((2, cap_v), dtype=np.int32),
         np.empty((2, cap_v), dtype=np.int32),
         np.zeros((2, cap_p + 1), dtype=np.int64),
-        np.zeros((2, cap_p, cap_k), dtype=np.uint8),
+        np.zeros((2, cap_p, max(1, (cap_k + 63) // 64)), dtype=np.uint64),
         np.empty(cap_v),
         np.empty(cap_v, dtype=np.int8),
     )
@@ -90,7 +91,7 @@ def _grow_workspace(ws, cap_v, cap_p, cap_k):
     X, Y, L, N, OFF, SID, S, SG = ws
     v0 = X.shape[1]
     p0 = OFF.shape[1] - 1
-    k0 = SID.shape[2]
+    k0 = SID.shape[2] * 64
     if cap_v <= v0 and cap_p <= p0 and cap_k <= k0:
         return ws
     new = _new_workspace(max(cap_v, 2 * v0), max(cap_p, 2 * p0), max(cap_k, k0))
@@ -99,7 +100,7 @@ def _grow_workspace(ws, cap_v, cap_p, cap_k):
     new[2][:, :v0] = L
     new[3][:, :v0] = N
     new[4][:, : p0 + 1] = OFF
-    new[5][:, :p0, :k0] = SID
+    new[5][:, :p0, : SID.shape[2]] = SID
     return new
 
 
@@ -110,8 +111,8 @@ def _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts, k, uscale, tol,
     The line of neuron ``i`` is ``pre[cell, 0, i] * u0 + pre[cell, 1, i] * u1 +
     pre[cell, 2, i] = 0``; the edges it creates are labelled ``(layer, i)``.
     Returns ``(ws, n_pieces, slot)``: the pieces are the rings
-    ``OFF[slot, p]:OFF[slot, p + 1]`` of the workspace, and ``SID[slot, p, j]``
-    is 1 where piece p lies on the positive side of line j.
+    ``OFF[slot, p]:OFF[slot, p + 1]`` of the workspace, and bit j of
+    ``SID[slot, p]`` is set where piece p lies on the positive side of line j.
     """
     n = en - st
     ws = _grow_workspace(ws, 2 * n + 8, 2, k)
@@ -123,8 +124,8 @@ def _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts, k, uscale, tol,
         N[0, q] = eneu[st + q]
     OFF[0, 0] = 0
     OFF[0, 1] = n
-    for j in range(k):
-        SID[0, 0, j] = 0
+    for w in range(SID.shape[2]):
+        SID[0, 0, w] = 0
     npc = 1
     for j in range(k):
         i = cuts[j]
@@ -163,9 +164,10 @@ def _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts, k, uscale, tol,
                     L[dst, wv] = L[src, ps + q]
                     N[dst, wv] = N[src, ps + q]
                     wv += 1
-                for jj in range(j):
-                    SID[dst, nb, jj] = SID[src, p, jj]
-                SID[dst, nb, j] = 1 if has_pos else 0
+                for w in range((j >> 6) + 1):
+                    SID[dst, nb, w] = SID[src, p, w]
+                if has_pos:
+                    SID[dst, nb, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
                 nb += 1
                 OFF[dst, nb] = wv
                 continue
@@ -202,15 +204,20 @@ def _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts, k, uscale, tol,
                             N[dst, wv] = N[src, ps + q]
                         wv += 1
                 if wv - w0 >= 3:
-                    for jj in range(j):
-                        SID[dst, nb, jj] = SID[src, p, jj]
-                    SID[dst, nb, j] = 1 if side == 1 else 0
+                    for w in range((j >> 6) + 1):
+                        SID[dst, nb, w] = SID[src, p, w]
+                    if side == 1:
+                        SID[dst, nb, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
                     nb += 1
                     OFF[dst, nb] = wv
                 else:
                     wv = w0
         npc = nb
     return ws, npc, k & 1
+
+
+def _unpack_bits(words, k):
+    return ((words[np.arange(k) >> 6] >> (np.arange(k) & 63).astype(np.uint64)) & np.uint64(1)).astype(np.uint8)
 
 
 def split_polygon(vertices, labels, lines, uscale, tol=1e-10, layer=0):
@@ -247,7 +254,7 @@ def split_polygon(vertices, labels, lines, uscale, tol=1e-10, layer=0):
     for p in range(npc):
         a, b = OFF[slot, p], OFF[slot, p + 1]
         out.append((np.stack([X[slot, a:b], Y[slot, a:b]], 1), np.stack([L[slot, a:b], N[slot, a:b]], 1),
-                    SID[slot, p, :k].copy()))
+                    _unpack_bits(SID[slot, p], k)))
     return out
 
 
@@ -369,7 +376,7 @@ def _finish_child(child, cell, pre, bits, cuts, k, active, slope, pat, bit_offse
         for o in range(n_next):
             cnext[child, r, o] = base[cell, r, o]
     for j in range(k):
-        if active[j] == 0:
+        if (active[j >> 6] >> np.uint64(j & 63)) & np.uint64(1) == 0:
             continue
         i = cuts[cell, j]
         g = bit_offset + i
@@ -395,7 +402,7 @@ def split_cells_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope, p
     (NC, 3, n_next).
     """
     C = pre.shape[0]
-    no_cut = np.zeros(1, dtype=np.uint8)
+    no_cut = np.zeros(1, dtype=np.uint64)
     for ch in prange((C + CHUNK - 1) // CHUNK):
         ws = _new_workspace(64, 8, 8)
         for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
@@ -569,7 +576,7 @@ def split_intervals_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slop
                 first[groups] = j
                 groups += 1
         first[groups] = k
-        active = np.empty(max(k, 1), dtype=np.uint8)
+        active = np.empty(max(1, (k + 63) // 64), dtype=np.uint64)
         for p in range(groups + 1):
             child = p0 + p
             w = w0 + 2 * p
@@ -594,9 +601,11 @@ def split_intervals_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slop
             coff[child + 1] = w + 2
             cparent[child] = cell
             # the child lies right of the breakpoints of the first p groups
+            active[:] = 0
             for j in range(k):
                 right = j < first[p]
-                active[j] = 1 if (pre[cell, 0, cuts[cell, j]] > 0.0) == right else 0
+                if (pre[cell, 0, cuts[cell, j]] > 0.0) == right:
+                    active[j >> 6] |= np.uint64(1) << np.uint64(j & 63)
             _finish_child(child, cell, pre, bits, cuts, k, active, slope, pat, bit_offset, base, wt,
                           cpat, cnext)
     return None
@@ -999,7 +1008,7 @@ def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope, 
         lo = np.empty(n_next)
         cbits = np.empty(n_next, dtype=np.uint8)
         ccuts = np.empty(n_next, dtype=np.int32)
-        no_side = np.zeros(1, dtype=np.uint8)
+        no_side = np.zeros(1, dtype=np.uint64)
         for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
             k = ncut[cell]
             if k == 0:
@@ -1028,7 +1037,7 @@ def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope, 
                     for o in range(n_next):
                         m[0, r, o] = base[cell, r, o]
                 for j in range(k):
-                    if side[j] == 1:
+                    if (side[j >> 6] >> np.uint64(j & 63)) & np.uint64(1) == 1:
                         i = cuts[cell, j]
                         for r in range(3):
                             coef = (1.0 - slope) * pre[cell, r, i]

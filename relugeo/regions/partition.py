@@ -165,6 +165,29 @@ class Partition:
         return logits.argmax(axis=1)
 
     # -- checks ------------------------------------------------------------------
+    _VERIFY_CHUNK = 32768
+
+    def _check_certificates(self, rows: slice, margin: float):
+        """Forward the centroids of regions ``rows``: (failed, ambiguous, logit error)."""
+        zs = self.net.preactivations(self.slice.to_input(self.centroids[rows]))
+        n = len(zs[-1])
+        failed = np.zeros(n, dtype=bool)
+        ambiguous = np.zeros(n, dtype=bool)
+        bits = np.unpackbits(self.patterns[rows].view(np.uint8), axis=1, bitorder="little")
+        start = 0
+        for z in zs[:-1]:
+            width = z.shape[1]
+            mismatch = (z > 0) != bits[:, start : start + width].astype(bool)
+            near = np.abs(z) <= margin * np.maximum(np.abs(z).max(axis=1, keepdims=True), 1e-300)
+            failed |= (mismatch & ~near).any(axis=1)
+            ambiguous |= (mismatch & near).any(axis=1)
+            start += width
+        k = self.dim
+        maps = self.logit_maps[rows]
+        logits = np.einsum("rk,rkc->rc", self.centroids[rows], maps[:, :k]) + maps[:, k]
+        err = float(np.abs(logits - zs[-1]).max() / (np.abs(zs[-1]).max() + 1e-300)) if n else 0.0
+        return failed, ambiguous, err
+
     def verify(self, *, area_rtol: float = 1e-9, margin: float = 1e-9, raise_on_error: bool = True) -> dict:
         """Check the partition against the real network.
 
@@ -183,31 +206,20 @@ class Partition:
         """
         total = float(self.areas.sum())
         area_err = abs(total - self.domain_area) / abs(self.domain_area)
-        x = self.interior_points
-        zs = self.net.preactivations(x)
-        hidden = zs[:-1]
-        n_fail = n_amb = 0
-        bad = np.zeros(self.n_regions, dtype=bool)
-        if hidden:
-            bits = np.unpackbits(self.patterns.view(np.uint8), axis=1, bitorder="little")
-            failed = np.zeros(self.n_regions, dtype=bool)
-            ambiguous = np.zeros(self.n_regions, dtype=bool)
-            start = 0
-            for z in hidden:
-                width = z.shape[1]
-                mismatch = (z > 0) != bits[:, start : start + width].astype(bool)
-                near = np.abs(z) <= margin * np.maximum(np.abs(z).max(axis=1, keepdims=True), 1e-300)
-                failed |= (mismatch & ~near).any(axis=1)
-                ambiguous |= (mismatch & near).any(axis=1)
-                start += width
-            bad = failed
-            n_fail = int(failed.sum())
-            n_amb = int((ambiguous & ~failed).sum())
-        k = self.dim
-        logits = np.einsum("rk,rkc->rc", self.centroids, self.logit_maps[:, :k]) + self.logit_maps[:, k]
-        lscale = np.abs(zs[-1]).max() + 1e-300
-        logit_err = float(np.abs(logits - zs[-1]).max() / lscale) if self.n_regions else 0.0
-        distinct = len(np.unique(self.patterns, axis=0)) if self.n_regions else 0
+        failed = np.zeros(self.n_regions, dtype=bool)
+        ambiguous = np.zeros(self.n_regions, dtype=bool)
+        logit_err = 0.0
+        for start in range(0, self.n_regions, self._VERIFY_CHUNK):
+            rows = slice(start, start + self._VERIFY_CHUNK)
+            f, a, e = self._check_certificates(rows, margin)
+            failed[rows] = f
+            ambiguous[rows] = a
+            logit_err = max(logit_err, e)
+        bad = failed
+        n_fail = int(failed.sum())
+        n_amb = int((ambiguous & ~failed).sum())
+        rows = np.ascontiguousarray(self.patterns).view(np.dtype((np.void, 8 * self.patterns.shape[1])))
+        distinct = len(np.unique(rows)) if self.n_regions else 0
         empty = int((self.areas <= 0).sum())
         report = {
             "n_regions": self.n_regions,
