@@ -16,7 +16,7 @@ decision boundary and the region density by distance.
 
 Writes into ``--out``: ``checkpoints/``, ``track/`` and ``slices/`` (the
 tables of :func:`relugeo.track`), ``lc.png``, ``migration.png``,
-``partition.gif`` (when pillow is installed) and ``summary.txt``.
+``partition.gif`` (slice 0 over 12 checkpoints) and ``summary.txt``.
 
 Run: ``python examples/three_phases_digits.py --out three-phases`` (several
 minutes on 2 cores; ``--steps 3000 --points 50`` for a quick look).
@@ -133,7 +133,7 @@ def run(
         t1 = time.perf_counter()
         picked = files[::slice_every] if files[-1] in files[::slice_every] else files[::slice_every] + [files[-1]]
         sl_res = rg.track(picked, {"train": (Xtr, ytr)}, slices=n_slices, points=n_points, methods=(), seed=seed,
-                          out=out / "slices", keep_partitions=animate)
+                          out=out / "slices")
         t_slices = time.perf_counter() - t1
 
     # -- numbers -------------------------------------------------------------------------------
@@ -144,8 +144,8 @@ def run(
              "LC per point set and radius (mean over points): initial / first min (step) / max (step) / final",
              "  first drop = 1 - min/initial, rise = max/min - 1, final drop = 1 - final/max"]
     phases = {}
-    for method in radius:
-        for r in radius[method]:
+    for method, radii in radius.items():
+        for r in radii:
             piv = res.pivot(f"lc_{method}", radius=r)
             for name in piv.columns:
                 p = lc_phases(piv.index.to_numpy(), piv[name].to_numpy())
@@ -162,8 +162,8 @@ def run(
     ref = phases[("vertex", radius["vertex"][0], "train")]
     dist = res.pivot("dist_region_boundary")
     s_max, s_end = ref["max_step"], int(dist.index[-1])
-    lines += ["", f"final descent: from step {s_max} (LC maximum, vertex r={radius['vertex'][0]:g}, train) "
-                  f"to step {s_end}",
+    lines += ["", (f"final descent: from step {s_max} (LC maximum, vertex r={radius['vertex'][0]:g}, train) "
+                   f"to step {s_end}"),
               "  mean distance of points to their own region's boundary (input units):"]
     migration = {}
     for name in dist.columns:
@@ -184,10 +184,10 @@ def run(
         d_far = (_pooled(sl_res.table, s_a, far), _pooled(sl_res.table, s_end, far))
         migration.update(near_fraction=(frac.loc[s_a, near], frac.loc[s_end, near]), near_density=d_near,
                          far_density=d_far, dist_db_centroid=(dc.loc[s_a].iloc[0], dc.loc[s_end].iloc[0]))
-        lines += [f"  {len(sl_res.slices)} slices through training digits {sl_res.triplets.tolist()} "
-                  f"(checkpoints every {slice_every}), steps {s_a} -> {s_end}; h = half the slice side:",
-                  f"    regions per slice                 {n_reg.loc[s_a].iloc[0]:9.0f} -> "
-                  f"{n_reg.loc[s_end].iloc[0]:9.0f}",
+        lines += [(f"  {len(sl_res.slices)} slices through training digits {sl_res.triplets.tolist()} "
+                   f"(checkpoints every {slice_every}), steps {s_a} -> {s_end}; h = half the slice side:"),
+                  (f"    regions per slice                 {n_reg.loc[s_a].iloc[0]:9.0f} -> "
+                   f"{n_reg.loc[s_end].iloc[0]:9.0f}"),
                   f"    fraction of regions within 0.1 h  {frac.loc[s_a, near]:9.3f} -> {frac.loc[s_end, near]:9.3f}",
                   f"    mean centroid distance to the DB  {dc.loc[s_a].iloc[0]:9.3f} -> {dc.loc[s_end].iloc[0]:9.3f} h",
                   f"    region density within 0.1 h       {d_near[0]:9.1f} -> {d_near[1]:9.1f}  per h^2",
@@ -199,8 +199,6 @@ def run(
             name = f"{lo[b]:.1f}-{hi:.1f}" if np.isfinite(hi) else f">= {lo[b]:.1f}"
             a_, b_ = dens.loc[s_a, b], dens.loc[s_end, b]
             lines.append(f"      {name:<8} {a_:9.1f} -> {b_:9.1f}  ({b_ / a_ - 1:+.0%})")
-    lines += ["", f"time          training {t_train:.0f} s, tracking {t_track:.0f} s, slices {t_slices:.0f} s, "
-                  f"total {time.perf_counter() - t0:.0f} s"]
 
     # -- figures -------------------------------------------------------------------------------
     fig = lc_figure(table)
@@ -211,14 +209,14 @@ def run(
     save_figure(fig, out / "migration.png")
     plt.close(fig)
     if sl_res is not None and animate:
-        try:
-            from relugeo.viz import animate_partitions
-        except ImportError:
-            animate_partitions = None
-        if animate_partitions is not None:
-            steps_p = sorted(sl_res.partitions)
-            animate_partitions([sl_res.partitions[s][0] for s in steps_p], steps_p, out / "partition.gif")
+        # slice 0 at up to 12 evenly spaced checkpoints, recomputed one at a time
+        from relugeo.viz.animate import animate_partitions
 
+        pick = np.unique(np.round(np.linspace(0, len(picked) - 1, min(12, len(picked)))).astype(int))
+        parts = [rg.partition(rg.load(picked[i]), sl_res.slices[0]) for i in pick]
+        animate_partitions(parts, [int(picked[i].stem.split("_")[-1]) for i in pick], out / "partition.gif")
+    lines += ["", (f"time          training {t_train:.0f} s, tracking {t_track:.0f} s, slices {t_slices:.0f} s, "
+                   f"total with figures {time.perf_counter() - t0:.0f} s")]
     write_text("\n".join(lines) + "\n", out / "summary.txt")
     log("\n".join(lines))
     return {"phases": phases, "migration": migration, "history": history, "table": table}

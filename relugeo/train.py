@@ -28,7 +28,7 @@ def log_steps(steps: int, n: int) -> list[int]:
         return [0, steps]
     out = [0]
     for k in range(1, n):
-        target = int(round(steps ** ((k - 1) / (n - 2))))
+        target = round(steps ** ((k - 1) / (n - 2)))
         out.append(min(max(out[-1] + 1, target), steps - (n - 1 - k)))
     return out
 

@@ -42,12 +42,23 @@ def gradient(module, x, layer, neuron):
     return xt.grad.numpy()
 
 
-def first_break(net, x, v, T):
-    """Exact distance along the unit direction v to the first pattern change (1-D partition), or T."""
-    part = rg.partition(net, rg.Slice.segment(x, x + T * v))
-    ends = part.vertices[:, 0].reshape(-1, 2)
-    own = np.flatnonzero((ends[:, 0] <= 0) & (ends[:, 1] > 0))[0]
-    return ends[own, 1]
+def first_break(net, x, v, T, iterations=80):
+    """Brute-force line search: where the pattern first changes along the unit direction v (T if it does not).
+
+    The region is convex, so along a line the points with x's pattern form one
+    interval and bisection on "same pattern" finds its end.
+    """
+    own = net.patterns(x)
+    if (net.patterns(x + T * v) == own).all():
+        return T
+    lo, hi = 0.0, T
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        if (net.patterns(x + mid * v) == own).all():
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 # ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from .animate import animate_partitions
 from .lc_plot import plot_lc, plot_lc_layers
 from .metrics_plot import plot_collapse, plot_compression, plot_inversion, plot_kernel_pca
+from .migration_plot import plot_migration, plot_track_measure
 from .partition_plot import plot_partition, slice_coordinates
 
 __all__ = [
@@ -13,6 +14,8 @@ __all__ = [
     "plot_kernel_pca",
     "plot_lc",
     "plot_lc_layers",
+    "plot_migration",
     "plot_partition",
+    "plot_track_measure",
     "slice_coordinates",
 ]
