@@ -40,6 +40,32 @@ def _step_of(path: Path) -> Optional[int]:
     return int(digits[-1]) if digits else None
 
 
+def _partition_through(checkpoint: Path, data: Path, through: str, arch, pad: float, max_regions: int,
+                       trust: bool):
+    """Load a checkpoint and partition the slice through rows i,j,k of a point file.
+
+    Returns ``(partition, X, labels, rows)``; exits with a clear message on bad input.
+    """
+    from . import RelugeoError, Slice, load, partition
+    from .io import read_points
+
+    try:
+        idx = [int(t) for t in through.split(",")]
+    except ValueError:
+        idx = []
+    if len(idx) != 3:
+        _fail(f"--through must be three comma-separated row indices such as 0,1,2; got {through!r}")
+    try:
+        X, y, _ = read_points(data)
+        if max(idx) >= len(X) or min(idx) < -len(X):
+            _fail(f"--through {through}: --data has only {len(X)} rows")
+        net = load(checkpoint, arch, trust=trust)
+        part = partition(net, Slice.through(*X[idx], pad=pad), max_regions=max_regions)
+    except (RelugeoError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    return part, X, y, idx
+
+
 @app.command()
 def demo(
     out: Path = typer.Option(Path("relugeo-demo"), "--out", help="Directory for the demo's files."),
@@ -142,30 +168,17 @@ def partition_cmd(
     out: Path = typer.Option(Path("partition.npz"), "--out", "-o", help="Output .npz (vertices, "
                              "ring_offsets, patterns, areas, centroids, edge labels, logit maps, "
                              "decision boundary), written atomically."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the partition to this image "
-                                        "(.png, .pdf, .svg)."),
-    color_by: str = typer.Option("random", "--color-by", help="Region colours for --plot: random, class, "
-                                 "n_active or layer."),
     trust: bool = typer.Option(False, "--trust", help="Allow unpickling whole-module checkpoints you trust."),
 ) -> None:
-    """Exact partition of the 2-D slice through three data points."""
-    from . import RelugeoError, Slice, load, partition
-    from .io import atomic_path, read_points, save_figure
+    """Exact partition of the 2-D slice through three data points, checked and saved as arrays
+    (draw it with `relugeo plot`)."""
+    from . import RelugeoError
+    from .io import atomic_path
 
+    part, _, _, _ = _partition_through(checkpoint, data, through, arch, pad, max_regions, trust)
     try:
-        idx = [int(t) for t in through.split(",")]
-    except ValueError:
-        idx = []
-    if len(idx) != 3:
-        _fail(f"--through must be three comma-separated row indices such as 0,1,2; got {through!r}")
-    try:
-        X, labels, _ = read_points(data)
-        if max(idx) >= len(X) or min(idx) < -len(X):
-            _fail(f"--through {through}: --data has only {len(X)} rows")
-        net = load(checkpoint, arch, trust=trust)
-        part = partition(net, Slice.through(*X[idx], pad=pad), max_regions=max_regions)
         report = part.verify()
-    except (RelugeoError, ValueError, FileNotFoundError) as exc:
+    except RelugeoError as exc:
         _fail(str(exc))
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(
@@ -178,19 +191,6 @@ def partition_cmd(
     typer.echo(f"{part.n_regions} regions in {part.seconds:.2f} s; areas sum to {report['area_sum']:.6g} "
                f"(domain {report['domain_area']:.6g}); certificates failed: {report['certificate_failures']}")
     typer.echo(f"wrote {out}")
-    if plot is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from .viz import plot_partition
-
-        fig, ax = plt.subplots(figsize=(7, 7))
-        plot_partition(part, ax, color_by=color_by)
-        save_figure(fig, plot)
-        plt.close(fig)
-        typer.echo(f"wrote {plot}")
 
 
 @app.command("plot")
@@ -228,8 +228,7 @@ def plot_cmd(
 ) -> None:
     """Draw the exact partition of the 2-D slice through three data points: regions, edges by
     layer, decision boundary, anchors and a scale bar."""
-    from . import RelugeoError, Slice, load, partition
-    from .io import read_points, save_figure
+    from .io import save_figure
     from .viz.partition_plot import COLOR_BY
 
     if out.suffix.lower() not in (".png", ".pdf", ".svg"):
@@ -238,20 +237,7 @@ def plot_cmd(
         _fail(f"--color-by must be one of {', '.join(COLOR_BY)}; got {color_by!r}")
     if not (size > 0 and dpi > 0):
         _fail(f"--size and --dpi must be > 0; got {size} and {dpi}")
-    try:
-        idx = [int(t) for t in through.split(",")]
-    except ValueError:
-        idx = []
-    if len(idx) != 3:
-        _fail(f"--through must be three comma-separated row indices such as 0,1,2; got {through!r}")
-    try:
-        X, y, _ = read_points(data)
-        if max(idx) >= len(X) or min(idx) < -len(X):
-            _fail(f"--through {through}: --data has only {len(X)} rows")
-        net = load(checkpoint, arch, trust=trust)
-        part = partition(net, Slice.through(*X[idx], pad=pad), max_regions=max_regions)
-    except (RelugeoError, ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
+    part, X, y, idx = _partition_through(checkpoint, data, through, arch, pad, max_regions, trust)
     import matplotlib
 
     matplotlib.use("Agg")
