@@ -3,9 +3,18 @@
 It shares no code with relugeo (numpy only) and favours clarity over speed, so
 the partition engine can be held to it on small nets.
 
-A network is a list of ``(W, b, negative_slope)`` tuples in float64, ``W`` of
-shape (n_out, n_in). Every tuple but the last has a float ``negative_slope``
-(0.0 for ReLU, alpha for leaky ReLU); the last has ``None`` (the logits).
+A network is a list of ``(W, b, act)`` tuples in float64, ``W`` of shape
+(n_out, n_in). Every tuple but the last has an activation ``act``:
+
+- a float or an array (n_out,) of negative slopes (0.0 for ReLU, alpha for
+  leaky ReLU); a slope of exactly 1 is a linear neuron, which splits nothing
+  and whose pattern bit is always 0;
+- ``("max", windows, keep)``: the outputs are the maximum of ``z`` over each
+  row of ``windows`` (n_windows, m) (entries -1 are padding), then ``z[keep]``.
+  Its pattern is one bit per (window, slot), set for the winning slot; equal
+  candidates go to the lowest slot.
+
+The last tuple has ``act = None`` (the logits).
 A slice is ``origin`` (D,), ``basis`` (D, k) and ``vertices`` (m, k): a convex
 polygon for k = 2 or a segment ``[[t0], [t1]]`` for k = 1. A point ``u`` of the
 slice is the input ``x = origin + basis @ u``.
@@ -20,6 +29,9 @@ line crosses the interior of a piece splits it (Sutherland-Hodgman clipping
 of a convex polygon by a halfplane), neuron after neuron. Each final piece gets
 layer ``l``'s bits from the signs ``z > 0`` at its centroid and is refined by
 the next layer.
+
+A max layer splits a cell window by window: the part where slot ``s`` wins
+is the cell clipped by ``z_s - z_t >= 0`` for every other slot ``t``.
 
 Tolerance rules:
 - a line crosses a piece only when some vertex has signed distance
@@ -40,36 +52,107 @@ GRID_SHIFT = (np.sqrt(2.0) - 1.0, (np.sqrt(5.0) - 1.0) / 2.0)
 # -- the network -----------------------------------------------------------------------
 
 
+def is_max(act):
+    return isinstance(act, tuple) and act[0] == "max"
+
+
+def _apply(act, z, mask):
+    """A layer's outputs (N, n_act) from pre-activations ``z`` (N, n) with its mask held fixed.
+
+    ``mask`` is the bool array ``z > 0`` of a two-slope layer, or the winning
+    slot of every window of a max layer.
+    """
+    if is_max(act):
+        _, windows, keep = act
+        chosen = [windows[w, s] for w, s in enumerate(mask)] + list(keep)
+        return z[:, chosen]
+    return np.where(mask, z, np.asarray(act, dtype=np.float64) * z)
+
+
+def _mask_at(act, z):
+    """The mask of one point's pre-activations ``z`` (n,): signs, or each window's winning slot."""
+    if is_max(act):
+        _, windows, _ = act
+        vals = np.where(windows >= 0, z[np.maximum(windows, 0)], -np.inf)
+        return vals.argmax(axis=1)
+    return z > 0
+
+
 def forward_fixed(layers, masks, x):
     """Pre-activations of layer ``len(masks)`` at inputs ``x`` (N, D).
 
     The activation of every earlier layer ``i`` is held fixed: neuron ``j`` of
-    layer ``i`` passes ``z`` when ``masks[i][j]`` is true and ``slope * z``
-    otherwise, whatever the sign of ``z`` at ``x``.
+    a two-slope layer ``i`` passes ``z`` when ``masks[i][j]`` is true and
+    ``slope * z`` otherwise, whatever the sign of ``z`` at ``x``; a max layer
+    takes the slots ``masks[i]``, whatever the maxima at ``x``.
     """
     h = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    for (W, b, slope), mask in zip(layers, masks):
-        z = h @ W.T + b
-        h = np.where(mask, z, slope * z)
+    for (W, b, act), mask in zip(layers, masks):
+        h = _apply(act, h @ W.T + b, mask)
     W, b, _ = layers[len(masks)]
     return h @ W.T + b
 
 
+def _bits(act, mask):
+    """Pattern bits of one layer from its mask."""
+    if is_max(act):
+        _, windows, _ = act
+        return [int(s == win) for win in mask for s in range(windows.shape[1])]
+    linear = np.broadcast_to(np.asarray(act, dtype=np.float64) == 1.0, np.shape(mask))
+    return [int(v and not lin) for v, lin in zip(mask, linear)]
+
+
 def hidden_patterns(layers, x):
-    """The true activation patterns ``z > 0`` of every hidden neuron at inputs ``x`` (N, D)."""
-    h = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    bits = []
-    for W, b, slope in layers[:-1]:
-        z = h @ W.T + b
-        bits.append(z > 0)
-        h = np.where(z > 0, z, slope * z)
-    if not bits:
-        return np.zeros((h.shape[0], 0), dtype=np.int8)
-    return np.concatenate(bits, axis=1).astype(np.int8)
+    """The true activation patterns of every hidden layer at inputs ``x`` (N, D), int8 0/1."""
+    rows = []
+    for point in np.atleast_2d(np.asarray(x, dtype=np.float64)):
+        h = point[None, :]
+        bits = []
+        for W, b, act in layers[:-1]:
+            z = h @ W.T + b
+            mask = _mask_at(act, z[0])
+            bits += _bits(act, mask)
+            h = _apply(act, z, mask)
+        rows.append(bits)
+    return np.array(rows, dtype=np.int8).reshape(len(rows), -1)
 
 
-def _pattern_tuple(masks):
-    return tuple(int(v) for mask in masks for v in mask)
+def _pattern_tuple(layers, masks):
+    return tuple(v for (_, _, act), mask in zip(layers, masks) for v in _bits(act, mask))
+
+
+def _linear(act, n):
+    """Which of a two-slope layer's ``n`` neurons are linear (slope exactly 1)."""
+    return np.broadcast_to(np.asarray(act, dtype=np.float64), (n,)) == 1.0
+
+
+def _winner_piece(piece, d_of, windows, w, s, dist_tol, keep_piece):
+    """The part of ``piece`` where slot ``s`` of window ``w`` wins, or None.
+
+    ``d_of(i, j, piece)`` gives the signed distances of the piece's vertices to
+    the tie line of neurons i, j (positive where z_i > z_j), or, when
+    ``z_i - z_j`` is constant on the slice, that constant (0 when the two are
+    equal to rounding).
+    """
+    i = windows[w, s]
+    for t in range(windows.shape[1]):
+        j = windows[w, t]
+        if t == s or j < 0:
+            continue
+        d, flat, const = d_of(i, j, piece)
+        if flat:
+            if const < 0 or (const == 0 and t < s):
+                return None
+            continue
+        if d.max() > dist_tol and d.min() < -dist_tol:
+            piece = keep_piece(piece, d)
+            if piece is None:
+                return None
+        elif d.min() < -dist_tol:
+            return None
+        elif d.max() <= dist_tol and t < s:
+            return None  # z_i = z_j on the whole piece: the lower slot wins
+    return piece
 
 
 # -- plane geometry --------------------------------------------------------------------
@@ -152,14 +235,20 @@ def oracle_partition_2d(layers, origin, basis, vertices):
 
     def refine(cell, masks):
         if len(masks) == n_hidden:
-            regions.append((_pattern_tuple(masks), polygon_area(cell), polygon_centroid(cell)))
+            regions.append((_pattern_tuple(layers, masks), polygon_area(cell), polygon_centroid(cell)))
             return
         c = polygon_centroid(cell)
         z0, G = _affine_on_slice(layers, masks, origin, basis, c, step)
+        act = layers[len(masks)][2]
+        if is_max(act):
+            for piece, win in _split_max_2d(cell, c, z0, G, act[1], dist_tol, area_tol):
+                refine(piece, masks + [np.array(win)])
+            return
+        linear = _linear(act, len(z0))
         pieces = [cell]
         for j in range(len(z0)):
             norm = float(np.hypot(G[j, 0], G[j, 1]))
-            if norm == 0.0:
+            if norm == 0.0 or linear[j]:
                 continue
             split = []
             for piece in pieces:
@@ -181,6 +270,59 @@ def oracle_partition_2d(layers, origin, basis, vertices):
     return regions
 
 
+def _difference(a, b):
+    """``a - b``, or 0 when it is rounding."""
+    d = a - b
+    return 0.0 if abs(d) <= 1e-12 * (abs(a) + abs(b)) else d
+
+
+def _split_max_2d(cell, c, z0, G, windows, dist_tol, area_tol):
+    """The pieces of ``cell`` with the winning slot of every window on each: list of (piece, winners)."""
+
+    def d_of(i, j, piece):
+        g = G[i] - G[j]
+        norm = float(np.hypot(g[0], g[1]))
+        if norm <= 1e-12 * (np.abs(G[i]).sum() + np.abs(G[j]).sum()):
+            return None, True, _difference(z0[i], z0[j])
+        return (z0[i] - z0[j] + (piece - c) @ g) / norm, False, 0.0
+
+    def keep_piece(piece, d):
+        half = clip_halfplane(piece, d)
+        return half if len(half) >= 3 and polygon_area(half) >= area_tol else None
+
+    pieces = [(cell, [])]
+    for w in range(windows.shape[0]):
+        pieces = [(part, win + [s]) for piece, win in pieces for s in range(windows.shape[1])
+                  if windows[w, s] >= 0
+                  for part in [_winner_piece(piece, d_of, windows, w, s, dist_tol, keep_piece)]
+                  if part is not None]
+    return pieces
+
+
+def _split_max_1d(a, b, c, z0, G, windows, dist_tol, len_tol):
+    """The intervals of ``[a, b]`` with the winning slot of every window on each."""
+
+    def d_of(i, j, piece):
+        g = float(G[i, 0] - G[j, 0])
+        if abs(g) <= 1e-12 * (abs(G[i, 0]) + abs(G[j, 0])):
+            return None, True, _difference(z0[i], z0[j])
+        return (z0[i] - z0[j] + g * (np.array(piece) - c)) / abs(g), False, 0.0
+
+    def keep_piece(piece, d):
+        lo, hi = piece
+        root = lo + (hi - lo) * d[0] / (d[0] - d[1])
+        part = (root, hi) if d[1] > 0 else (lo, root)
+        return part if part[1] - part[0] >= len_tol else None
+
+    pieces = [((a, b), [])]
+    for w in range(windows.shape[0]):
+        pieces = [(part, win + [s]) for piece, win in pieces for s in range(windows.shape[1])
+                  if windows[w, s] >= 0
+                  for part in [_winner_piece(piece, d_of, windows, w, s, dist_tol, keep_piece)]
+                  if part is not None]
+    return pieces
+
+
 def oracle_partition_1d(layers, origin, basis, t0, t1):
     """Every activation region of the segment ``u in [t0, t1]`` of a 1-D slice.
 
@@ -198,14 +340,20 @@ def oracle_partition_1d(layers, origin, basis, t0, t1):
 
     def refine(a, b, masks):
         if len(masks) == n_hidden:
-            regions.append((_pattern_tuple(masks), b - a, np.array([0.5 * (a + b)])))
+            regions.append((_pattern_tuple(layers, masks), b - a, np.array([0.5 * (a + b)])))
             return
         c = 0.5 * (a + b)
         z0, G = _affine_on_slice(layers, masks, origin, basis, np.array([c]), step)
+        act = layers[len(masks)][2]
+        if is_max(act):
+            for (lo, hi), win in _split_max_1d(a, b, c, z0, G, act[1], dist_tol, len_tol):
+                refine(lo, hi, masks + [np.array(win)])
+            return
+        linear = _linear(act, len(z0))
         pieces = [(a, b)]
         for j in range(len(z0)):
             g = float(G[j, 0])
-            if g == 0.0:
+            if g == 0.0 or linear[j]:
                 continue
             split = []
             for lo, hi in pieces:

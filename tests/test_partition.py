@@ -26,6 +26,7 @@ from oracle import (
     arrangement_count,
     counter_clockwise,
     hidden_patterns,
+    is_max,
     oracle_partition_1d,
     oracle_partition_2d,
     polygon_area,
@@ -43,11 +44,13 @@ AREA_ATOL = 1e-13
 
 
 def to_pwanet(layers):
-    return rg.PWANet([rg.AffineLayer(W, b, slope) for W, b, slope in layers])
+    return rg.PWANet([rg.AffineLayer(W, b, None, act[1], act[2]) if is_max(act) else rg.AffineLayer(W, b, act)
+                      for W, b, act in layers])
 
 
 def n_hidden(layers):
-    return sum(W.shape[0] for W, _, _ in layers[:-1])
+    """Pattern bits of an oracle net: one per neuron, one per (window, slot) of a max layer."""
+    return sum(act[1].size if is_max(act) else W.shape[0] for W, _, act in layers[:-1])
 
 
 def unpack(patterns, n_bits):

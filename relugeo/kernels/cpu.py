@@ -259,12 +259,13 @@ def split_polygon(vertices, labels, lines, uscale, tol=1e-10, layer=0):
 
 
 @njit(cache=True)
-def _cell_signs(pre, cell, vx, vy, st, en, uscale, tol, bits, cuts, hi, lo):
+def _cell_signs(pre, cell, vx, vy, st, en, uscale, tol, bits, cuts, hi, lo, slopes):
     """Classify every neuron on one cell: write its bit, list the cutting ones.
 
     bits[i] = 1 when neuron i is positive on the whole cell (s > eps at some
     vertex and no vertex below -eps); 0 when it is non-positive there; cut
-    neurons are written to ``cuts``. ``hi``, ``lo`` are scratch of shape (n,).
+    neurons are written to ``cuts``. A neuron whose slope is 1 is linear: it
+    never cuts and its bit stays 0. ``hi``, ``lo`` are scratch of shape (n,).
     Returns the number of cutting neurons.
     """
     n = pre.shape[2]
@@ -283,6 +284,9 @@ def _cell_signs(pre, cell, vx, vy, st, en, uscale, tol, bits, cuts, hi, lo):
             lo[i] = min(lo[i], v)
     ncut = 0
     for i in range(n):
+        if slopes[i] == 1.0:
+            bits[i] = 0
+            continue
         eps = _line_eps(ga[i], gb[i], gc[i], uscale, tol)
         pos = hi[i] > eps
         if pos and lo[i] < -eps:
@@ -295,15 +299,15 @@ def _cell_signs(pre, cell, vx, vy, st, en, uscale, tol, bits, cuts, hi, lo):
 
 
 @njit(cache=True)
-def _mask_row(pre, cell, bits, slope, masked):
+def _mask_row(pre, cell, bits, slopes, masked):
     for r in range(pre.shape[1]):
         for i in range(pre.shape[2]):
             v = pre[cell, r, i]
-            masked[cell, r, i] = v if bits[cell, i] == 1 else slope * v
+            masked[cell, r, i] = v if bits[cell, i] == 1 else slopes[i] * v
 
 
 @njit(cache=True, parallel=True)
-def split_cells_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope):
+def split_cells_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes):
     """Pass 1 of splitting a batch of cells by one layer's neurons.
 
     Parameters
@@ -315,8 +319,9 @@ def split_cells_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope):
         Ring offsets into ``vx, vy, elay, eneu`` (each of shape (V,)).
     uscale : ndarray of shape (C,), float64
         Coordinate scale of each cell's domain (for the on-line tolerance).
-    slope : float
-        Negative slope of the layer's activation.
+    slopes : ndarray of shape (n,), float64
+        Negative slope of each neuron's activation; 1 marks a linear neuron
+        (a pass-through), which never cuts.
 
     Returns
     -------
@@ -343,9 +348,9 @@ def split_cells_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope):
         for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
             st = off[cell]
             en = off[cell + 1]
-            k = _cell_signs(pre, cell, vx, vy, st, en, uscale[cell], tol, bits[cell], cuts[cell], hi, lo)
+            k = _cell_signs(pre, cell, vx, vy, st, en, uscale[cell], tol, bits[cell], cuts[cell], hi, lo, slopes)
             ncut[cell] = k
-            _mask_row(pre, cell, bits, slope, masked)
+            _mask_row(pre, cell, bits, slopes, masked)
             if k == 0:
                 nverts[cell] = en - st
             else:
@@ -357,11 +362,11 @@ def split_cells_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope):
 
 
 @njit(cache=True)
-def _finish_child(child, cell, pre, bits, cuts, k, active, slope, pat, bit_offset, base, wt, cpat, cnext):
+def _finish_child(child, cell, pre, bits, cuts, k, active, slopes, pat, bit_offset, base, wt, cpat, cnext):
     """Pattern and next-layer map of one child.
 
     The parent's ``base`` map (its cutting neurons counted as inactive) is
-    corrected by ``(1 - slope) * pre[cell, :, i] * W_next[:, i]`` for each cutting
+    corrected by ``(1 - slopes[i]) * pre[cell, :, i] * W_next[:, i]`` for each cutting
     neuron ``i`` that is active on the child, so a child costs a few rank-1
     updates instead of a full matrix product.
     """
@@ -382,14 +387,14 @@ def _finish_child(child, cell, pre, bits, cuts, k, active, slope, pat, bit_offse
         g = bit_offset + i
         cpat[child, g >> 6] |= np.uint64(1) << np.uint64(g & 63)
         for r in range(rows):
-            coef = (1.0 - slope) * pre[cell, r, i]
+            coef = (1.0 - slopes[i]) * pre[cell, r, i]
             if coef != 0.0:
                 for o in range(n_next):
                     cnext[child, r, o] += coef * wt[i, o]
 
 
 @njit(cache=True, parallel=True)
-def split_cells_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope, pat, bit_offset,
+def split_cells_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, pat, bit_offset,
                       bits, cuts, ncut, piece_start, vert_start, base, wt,
                       coff, cx, cy, cl, cn, cpat, cnext, cparent):
     """Pass 2: write the children counted by :func:`split_cells_count`.
@@ -419,7 +424,7 @@ def split_cells_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope, p
                 cn[w0 : w0 + m] = eneu[st:en]
                 coff[p0 + 1] = w0 + m
                 cparent[p0] = cell
-                _finish_child(p0, cell, pre, bits, cuts, 0, no_cut, slope, pat, bit_offset, base, wt, cpat,
+                _finish_child(p0, cell, pre, bits, cuts, 0, no_cut, slopes, pat, bit_offset, base, wt, cpat,
                               cnext)
                 continue
             ws, npc, slot = _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts[cell], k,
@@ -435,7 +440,7 @@ def split_cells_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope, p
                 child = p0 + p
                 coff[child + 1] = w0 + OFF[slot, p + 1]
                 cparent[child] = cell
-                _finish_child(child, cell, pre, bits, cuts, k, SID[slot, p], slope, pat, bit_offset, base, wt,
+                _finish_child(child, cell, pre, bits, cuts, k, SID[slot, p], slopes, pat, bit_offset, base, wt,
                               cpat, cnext)
     return None
 
@@ -489,7 +494,7 @@ def polygon_area_centroid(off, vx, vy):
 
 
 @njit(cache=True)
-def _interval_cuts(pre, cell, t0, t1, uscale, tol, bits, cuts, roots):
+def _interval_cuts(pre, cell, t0, t1, uscale, tol, bits, cuts, roots, slopes):
     """Classify every neuron on the interval [t0, t1] of ``cell``.
 
     Writes the bits of the non-cutting neurons, the cutting neurons sorted by
@@ -500,6 +505,9 @@ def _interval_cuts(pre, cell, t0, t1, uscale, tol, bits, cuts, roots):
     n = pre.shape[2]
     k = 0
     for i in range(n):
+        if slopes[i] == 1.0:
+            bits[i] = 0
+            continue
         a = pre[cell, 0, i]
         c = pre[cell, 1, i]
         eps = tol * (abs(a) * uscale + abs(c))
@@ -527,7 +535,7 @@ def _interval_cuts(pre, cell, t0, t1, uscale, tol, bits, cuts, roots):
 
 
 @njit(cache=True, parallel=True)
-def split_intervals_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope):
+def split_intervals_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes):
     """Pass 1 for intervals; same outputs as :func:`split_cells_count`, with
     each row of ``cuts`` sorted by breakpoint."""
     C = pre.shape[0]
@@ -541,16 +549,16 @@ def split_intervals_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slop
     for cell in prange(C):
         roots = np.empty(n)
         k, groups = _interval_cuts(pre, cell, vx[off[cell]], vx[off[cell] + 1], uscale[cell], tol, bits[cell],
-                                   cuts[cell], roots)
+                                   cuts[cell], roots, slopes)
         ncut[cell] = k
         npieces[cell] = groups + 1
         nverts[cell] = 2 * (groups + 1)
-        _mask_row(pre, cell, bits, slope, masked)
+        _mask_row(pre, cell, bits, slopes, masked)
     return bits, cuts, ncut, npieces, nverts, masked
 
 
 @njit(cache=True, parallel=True)
-def split_intervals_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope, pat, bit_offset,
+def split_intervals_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, pat, bit_offset,
                           bits, cuts, ncut, piece_start, vert_start, base, wt,
                           coff, cx, cy, cl, cn, cpat, cnext, cparent):
     """Pass 2 for intervals; same contract as :func:`split_cells_write`.
@@ -606,9 +614,227 @@ def split_intervals_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slop
                 right = j < first[p]
                 if (pre[cell, 0, cuts[cell, j]] > 0.0) == right:
                     active[j >> 6] |= np.uint64(1) << np.uint64(j & 63)
-            _finish_child(child, cell, pre, bits, cuts, k, active, slope, pat, bit_offset, base, wt,
+            _finish_child(child, cell, pre, bits, cuts, k, active, slopes, pat, bit_offset, base, wt,
                           cpat, cnext)
     return None
+
+
+# ---------------------------------------------------------------------------
+# Splitting cells by the ties of max layers (max-pooling)
+#
+# A max layer's window w holds candidate neurons windows[w, s] (-1 is padding).
+# On a cell, candidate s wins where z_s - z_t >= 0 for every other candidate t;
+# the tie line of (s, t) is classified like a neuron's line (cut / positive /
+# negative, same eps), and where z_s - z_t is zero on the whole cell the lower
+# slot wins. Edges made by a tie are labelled (layer, w).
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _keep_positive(px, py, pl, pn, a, b, c, eps, layer, label):
+    """The part of a convex ring where ``a*x + b*y + c >= 0`` (vertices within ``eps`` lie on the line)."""
+    m = px.shape[0]
+    s = np.empty(m)
+    g = np.empty(m, dtype=np.int8)
+    for q in range(m):
+        v = a * px[q] + b * py[q] + c
+        s[q] = v
+        g[q] = 1 if v > eps else (-1 if v < -eps else 0)
+    ox = np.empty(2 * m)
+    oy = np.empty(2 * m)
+    ol = np.empty(2 * m, dtype=np.int32)
+    on = np.empty(2 * m, dtype=np.int32)
+    w = 0
+    for q in range(m):
+        q1 = q + 1 if q + 1 < m else 0
+        g0 = g[q]
+        g1 = g[q1]
+        if g0 >= 0:
+            ox[w] = px[q]
+            oy[w] = py[q]
+            if g0 == 0 and g1 <= 0:
+                ol[w] = layer
+                on[w] = label
+            else:
+                ol[w] = pl[q]
+                on[w] = pn[q]
+            w += 1
+        if g0 * g1 < 0:
+            t = s[q] / (s[q] - s[q1])
+            ox[w] = px[q] + t * (px[q1] - px[q])
+            oy[w] = py[q] + t * (py[q1] - py[q])
+            if g0 > 0:
+                ol[w] = layer
+                on[w] = label
+            else:
+                ol[w] = pl[q]
+                on[w] = pn[q]
+            w += 1
+    return ox[:w], oy[:w], ol[:w], on[:w]
+
+
+@njit(cache=True)
+def _tie_side(pre, cell, i, j, px, py, two_d, uscale, tol):
+    """Where ``z_i - z_j`` stands on a ring: 2 cut, 1 positive, -1 negative, 0 zero throughout.
+
+    Returns the side and the line's coefficients and eps.
+    """
+    a = pre[cell, 0, i] - pre[cell, 0, j]
+    if two_d:
+        b = pre[cell, 1, i] - pre[cell, 1, j]
+        c = pre[cell, 2, i] - pre[cell, 2, j]
+    else:
+        b = 0.0
+        c = pre[cell, 1, i] - pre[cell, 1, j]
+    eps = _line_eps(a, b, c, uscale, tol)
+    pos = False
+    neg = False
+    for q in range(px.shape[0]):
+        v = a * px[q] + b * py[q] + c
+        if v > eps:
+            pos = True
+        elif v < -eps:
+            neg = True
+    side = 2 if (pos and neg) else (1 if pos else (-1 if neg else 0))
+    return side, a, b, c, eps
+
+
+@njit(cache=True)
+def _winner_part(pre, cell, windows, w, s, px, py, pl, pn, two_d, uscale, tol, layer):
+    """The part of a ring where slot ``s`` of window ``w`` wins (fewer than 2 (1-D) or 3 (2-D) vertices: none)."""
+    i = windows[w, s]
+    for t in range(windows.shape[1]):
+        j = windows[w, t]
+        if t == s or j < 0:
+            continue
+        side, a, b, c, eps = _tie_side(pre, cell, i, j, px, py, two_d, uscale, tol)
+        if side == -1 or (side == 0 and t < s):
+            return px[:0], py[:0], pl[:0], pn[:0]
+        if side == 2:
+            if two_d:
+                px, py, pl, pn = _keep_positive(px, py, pl, pn, a, b, c, eps, layer, w)
+                if px.shape[0] < 3:
+                    return px[:0], py[:0], pl[:0], pn[:0]
+            else:
+                root = -c / a
+                px = px.copy()
+                pl = pl.copy()
+                pn = pn.copy()
+                if a > 0.0:
+                    px[0] = root
+                    pl[0] = layer
+                    pn[0] = w
+                else:
+                    px[1] = root
+                    pl[1] = layer
+                    pn[1] = w
+    return px, py, pl, pn
+
+
+@njit(cache=True)
+def _grow(a, need):
+    if need <= a.shape[0]:
+        return a
+    out = np.empty((max(need, 2 * a.shape[0]),) + a.shape[1:], dtype=a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+@njit(cache=True)
+def split_cells_max(pre, off, vx, vy, elay, eneu, uscale, tol, layer, windows):
+    """Split cells (2-D polygons or 1-D intervals) by the ties of a max layer.
+
+    Parameters
+    ----------
+    pre : ndarray of shape (C, k + 1, n), float64   the max layer's pre-activations on each cell
+    off, vx, vy, elay, eneu : the cells' rings (see ``split_cells_count``)
+    windows : ndarray of shape (W, m), int64        candidate neurons per window, -1 padding
+
+    Returns
+    -------
+    coff : (NC + 1,) int64; cx, cy : (V,) float64; cl, cn : (V,) int32   children's rings
+    cparent : (NC,) int64   parent cell of each child
+    cwin : (NC, W) int64    winning slot of every window on each child
+    """
+    C = pre.shape[0]
+    two_d = pre.shape[1] == 3
+    n_win = windows.shape[0]
+    coff = np.zeros(C + 1, dtype=np.int64)
+    cx = np.empty(off[C])
+    cy = np.empty(off[C])
+    cl = np.empty(off[C], dtype=np.int32)
+    cn = np.empty(off[C], dtype=np.int32)
+    cparent = np.empty(C, dtype=np.int64)
+    cwin = np.empty((C, n_win), dtype=np.int64)
+    nc = 0
+    for cell in range(C):
+        st = off[cell]
+        en = off[cell + 1]
+        # the pieces of this cell so far, as flat rings with their winners
+        qx = vx[st:en].copy()
+        qy = vy[st:en].copy()
+        ql = elay[st:en].copy()
+        qn = eneu[st:en].copy()
+        qoff = np.array([0, en - st], dtype=np.int64)
+        qwin = np.zeros((1, n_win), dtype=np.int64)
+        for w in range(n_win):
+            nx = np.empty(qx.shape[0])
+            ny = np.empty(qx.shape[0])
+            nl = np.empty(qx.shape[0], dtype=np.int32)
+            nn = np.empty(qx.shape[0], dtype=np.int32)
+            noff = np.zeros(qoff.shape[0], dtype=np.int64)
+            nwin = np.empty(qwin.shape, dtype=np.int64)
+            npc = 0
+            for p in range(qoff.shape[0] - 1):
+                a0 = qoff[p]
+                a1 = qoff[p + 1]
+                for s in range(windows.shape[1]):
+                    if windows[w, s] < 0:
+                        continue
+                    px, py, pl, pn = _winner_part(pre, cell, windows, w, s, qx[a0:a1], qy[a0:a1], ql[a0:a1],
+                                                  qn[a0:a1], two_d, uscale[cell], tol, layer)
+                    m = px.shape[0]
+                    if m < (3 if two_d else 2) or (not two_d and px[1] <= px[0]):
+                        continue
+                    v0 = noff[npc]
+                    nx = _grow(nx, v0 + m)
+                    ny = _grow(ny, v0 + m)
+                    nl = _grow(nl, v0 + m)
+                    nn = _grow(nn, v0 + m)
+                    noff = _grow(noff, npc + 2)
+                    nwin = _grow(nwin, npc + 1)
+                    nx[v0 : v0 + m] = px
+                    ny[v0 : v0 + m] = py
+                    nl[v0 : v0 + m] = pl
+                    nn[v0 : v0 + m] = pn
+                    nwin[npc] = qwin[p]
+                    nwin[npc, w] = s
+                    npc += 1
+                    noff[npc] = v0 + m
+            qx, qy, ql, qn = nx, ny, nl, nn
+            qoff = noff[: npc + 1].copy()
+            qwin = nwin[:npc].copy()
+        npc = qoff.shape[0] - 1
+        nv = qoff[npc]
+        v0 = coff[nc]
+        coff = _grow(coff, nc + npc + 1)
+        cparent = _grow(cparent, nc + npc)
+        cwin = _grow(cwin, nc + npc)
+        cx = _grow(cx, v0 + nv)
+        cy = _grow(cy, v0 + nv)
+        cl = _grow(cl, v0 + nv)
+        cn = _grow(cn, v0 + nv)
+        cx[v0 : v0 + nv] = qx[:nv]
+        cy[v0 : v0 + nv] = qy[:nv]
+        cl[v0 : v0 + nv] = ql[:nv]
+        cn[v0 : v0 + nv] = qn[:nv]
+        for p in range(npc):
+            coff[nc + p + 1] = v0 + qoff[p + 1]
+            cparent[nc + p] = cell
+            cwin[nc + p] = qwin[p]
+        nc += npc
+    return (coff[: nc + 1].copy(), cx[: coff[nc]].copy(), cy[: coff[nc]].copy(), cl[: coff[nc]].copy(),
+            cn[: coff[nc]].copy(), cparent[:nc].copy(), cwin[:nc].copy())
 
 
 # ---------------------------------------------------------------------------
@@ -923,7 +1149,7 @@ def _new_edge_length(ws, npc, slot, layer):
 
 
 @njit(cache=True, parallel=True)
-def reduce_last_layer(pre, off, vx, vy, elay, eneu, root, uscale, tol, layer, layer_offset,
+def reduce_last_layer(pre, off, vx, vy, elay, eneu, root, uscale, tol, layer, slopes, layer_offset,
                       counts, hits, length):
     """Per-root reduction of the cells before the last hidden layer, without splitting them.
 
@@ -951,10 +1177,10 @@ def reduce_last_layer(pre, off, vx, vy, elay, eneu, root, uscale, tol, layer, la
             en = off[cell + 1]
             groups = 0
             if two_d:
-                k = _cell_signs(pre, cell, vx, vy, st, en, uscale[cell], tol, bits[0], cuts[cell], hi, lo)
+                k = _cell_signs(pre, cell, vx, vy, st, en, uscale[cell], tol, bits[0], cuts[cell], hi, lo, slopes)
             else:
                 k, groups = _interval_cuts(pre, cell, vx[st], vx[st + 1], uscale[cell], tol, bits[0], cuts[cell],
-                                           roots)
+                                           roots, slopes)
             ncut[cell] = k
             if k == 0:
                 continue
@@ -979,7 +1205,8 @@ def reduce_last_layer(pre, off, vx, vy, elay, eneu, root, uscale, tol, layer, la
 
 
 @njit(cache=True, parallel=True)
-def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope, bits, cuts, ncut, base, wt):
+def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, bits, cuts, ncut, base, wt,
+                       next_slopes):
     """Split cells by layer ``layer`` and count, without storing, what the next layer does to each child.
 
     The fused form of :func:`split_cells_write` followed by
@@ -1040,7 +1267,7 @@ def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope, 
                     if (side[j >> 6] >> np.uint64(j & 63)) & np.uint64(1) == 1:
                         i = cuts[cell, j]
                         for r in range(3):
-                            coef = (1.0 - slope) * pre[cell, r, i]
+                            coef = (1.0 - slopes[i]) * pre[cell, r, i]
                             if coef != 0.0:
                                 for o in range(n_next):
                                     m[0, r, o] += coef * wt[i, o]
@@ -1052,7 +1279,7 @@ def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slope, 
                         dx = X[slot, q1] - X[slot, q]
                         dy = Y[slot, q1] - Y[slot, q]
                         length[cell] += 0.5 * np.sqrt(dx * dx + dy * dy)
-                kk = _cell_signs(m, 0, X[slot], Y[slot], a, b, uscale[cell], tol, cbits, ccuts, hi, lo)
+                kk = _cell_signs(m, 0, X[slot], Y[slot], a, b, uscale[cell], tol, cbits, ccuts, hi, lo, next_slopes)
                 if kk == 0:
                     pieces[cell] += 1
                     continue

@@ -332,8 +332,8 @@ def layer_features(model, X, layers: LayerSpec = None, *, batch_size: int = 1024
         for i in range(0, len(A), batch_size):
             h = A[i:i + batch_size]
             for k, layer in enumerate(model.hidden[: last + 1]):
-                z = h @ layer.weight.T + layer.bias
-                h = np.where(z > 0, z, layer.negative_slope * z)
+                z = layer.apply(h)
+                h = layer.activate(z)
                 if k in chunks:
                     chunks[k].append(h)
         return {k: np.concatenate(chunks[k]) for k in keys}

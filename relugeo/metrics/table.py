@@ -48,7 +48,7 @@ def _row(metric, value, layer=None, cls=None) -> dict:
 
 def _first_linear_weight(model) -> np.ndarray:
     if isinstance(model, PWANet):
-        return model.layers[0].weight
+        return model.layers[0].dense_weight()
     for m in model.modules():
         if isinstance(m, nn.Linear):
             return m.weight.detach().to("cpu", torch.float64).numpy()

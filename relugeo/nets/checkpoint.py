@@ -150,7 +150,9 @@ def _module_from_state_dict(sd: Mapping, arch: dict, where: str) -> nn.Sequentia
 
 
 def _arch_of_net(net: PWANet) -> dict:
-    slopes = {layer.negative_slope for layer in net.hidden}
+    if not net.is_mlp:
+        return {"type": repr(net)}
+    slopes = {layer.uniform_slope for layer in net.hidden}
     sizes = [net.input_dim, *net.widths, net.output_dim]
     if len(slopes) > 1:
         return {"sizes": sizes, "slopes": sorted(slopes)}

@@ -246,19 +246,19 @@ def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str
     roots = engine.root_batch(net, X, V, cross_polytope(k, radius))
     depth = len(widths)
     tol = engine.DEFAULT_TOL
-    if with_logits or depth == 0:
+    if with_logits or depth == 0 or any(layer.is_max for layer in net.hidden[-2:]):
 
         def consume(b: engine.CellBatch) -> None:
             cpu.reduce_leaves(b.off, b.vx, b.vy, b.elay, b.eneu, b.root, b.pre, layer_offset[:-1],
                               layer_offset[-1], with_logits, b.uscale, tol, counts, hits, length)
 
         engine.walk(net, roots, consume)
-    elif k == 1 or depth == 1:
+    elif k == 1 or depth == 1 or not net.layers[depth - 1].is_dense:
         # the last hidden layer only needs counting: its cells are never split for real
 
         def consume(b: engine.CellBatch) -> None:
             cpu.reduce_last_layer(b.pre, b.off, b.vx, b.vy, b.elay, b.eneu, b.root, b.uscale, tol, depth - 1,
-                                  layer_offset[:-1], counts, hits, length)
+                                  net.layers[depth - 1].slopes, layer_offset[:-1], counts, hits, length)
 
         engine.walk(net, roots, consume, final_layer=depth - 1)
     else:
@@ -269,7 +269,8 @@ def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str
             c = engine.count_batch(net, b, tol)
             pieces, lengths, next_hits = cpu.split_cells_reduce(
                 b.pre, b.off, b.vx, b.vy, b.elay, b.eneu, b.uscale, tol, b.layer,
-                net.layers[b.layer].negative_slope, c.bits, c.cuts, c.ncut, c.base, net.weight_t(last))
+                net.layers[b.layer].slopes, c.bits, c.cuts, c.ncut, c.base, net.weight_t(last),
+                net.layers[last].slopes)
             np.add.at(counts, b.root, pieces)
             np.add.at(length, b.root, lengths)
             cell, neuron = np.nonzero(next_hits)

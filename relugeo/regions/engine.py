@@ -37,7 +37,7 @@ def _single_threaded_blas():
 
 def auto_batch_cells(net: PWANet) -> int:
     """Cells per batch so one batch of cell maps (C, 3, width) fits in about 512 KiB."""
-    width = max(layer.n_out for layer in net.layers)
+    width = max(max(layer.n_out, layer.n_act) for layer in net.layers)
     return int(min(8192, max(64, BATCH_BYTES // (24 * width))))
 
 
@@ -99,8 +99,8 @@ def root_batch(net: PWANet, origins: np.ndarray, basis: np.ndarray, domain: np.n
     m = domain.shape[0]
     first = net.layers[0]
     pre = np.empty((N, k + 1, first.n_out))
-    pre[:, :k, :] = (first.weight @ basis).T[None]
-    pre[:, k, :] = origins @ first.weight.T + first.bias
+    pre[:, :k, :] = first.linear(np.ascontiguousarray(basis.T))[None]
+    pre[:, k, :] = first.apply(origins)
     off = np.arange(N + 1, dtype=np.int64) * m
     vx = np.tile(domain[:, 0], N)
     vy = np.tile(domain[:, 1], N) if k == 2 else np.zeros(N * m)
@@ -122,7 +122,9 @@ def root_batch(net: PWANet, origins: np.ndarray, basis: np.ndarray, domain: np.n
 @dataclass
 class Counted:
     """Pass 1 of splitting a batch (see ``kernels.cpu.split_cells_count``) and the
-    next layer's map on every parent with its cutting neurons taken as inactive."""
+    next layer's map on every parent with its cutting neurons taken as inactive
+    (of width 0 when the next layer's weight is a LinearMap: children then get
+    their map by applying it, see :func:`split_batch`)."""
 
     bits: np.ndarray
     cuts: np.ndarray
@@ -139,10 +141,12 @@ def count_batch(net: PWANet, batch: CellBatch, tol: float) -> Counted:
     count = cpu.split_cells_count if k == 2 else cpu.split_intervals_count
     bits, cuts, ncut, npieces, nverts, masked = count(
         batch.pre, batch.off, batch.vx, batch.vy, batch.elay, batch.eneu, batch.uscale, tol, batch.layer,
-        layer.negative_slope,
+        layer.slopes,
     )
     nxt = net.layers[batch.layer + 1]
-    base = (masked.reshape(-1, layer.n_out) @ nxt.weight.T).reshape(batch.n_cells, k + 1, nxt.n_out)
+    if not nxt.is_dense:
+        return Counted(bits, cuts, ncut, npieces, nverts, np.empty((batch.n_cells, k + 1, 0)))
+    base = nxt.linear(masked.reshape(-1, layer.n_out)).reshape(batch.n_cells, k + 1, nxt.n_out)
     base[:, k, :] += nxt.bias
     return Counted(bits, cuts, ncut, npieces, nverts, base)
 
@@ -172,13 +176,56 @@ def split_batch(net: PWANet, batch: CellBatch, tol: float, counted: Counted | No
     pre = np.empty((nc, k + 1, n_next))
     cparent = np.empty(nc, dtype=np.int64)
     bit_offset = int(sum(net.widths[: batch.layer]))
+    nxt = net.layers[batch.layer + 1]
+    wt = net.weight_t(batch.layer + 1) if nxt.is_dense else np.empty((layer.n_out, 0))
     write(batch.pre[rows], batch.off[start : stop + 1], batch.vx, batch.vy, batch.elay, batch.eneu,
-          batch.uscale[rows], tol, batch.layer, layer.negative_slope, batch.pat[rows], bit_offset, c.bits[rows],
-          c.cuts[rows], c.ncut[rows], piece_start, vert_start, c.base[rows], net.weight_t(batch.layer + 1),
+          batch.uscale[rows], tol, batch.layer, layer.slopes, batch.pat[rows], bit_offset, c.bits[rows],
+          c.cuts[rows], c.ncut[rows], piece_start, vert_start, c.base[rows], wt,
           coff, cx, cy, cl, cn, cpat, pre, cparent)
+    if not nxt.is_dense:
+        pre = _apply_to_children(layer, nxt, batch.pre[rows][cparent], cpat, bit_offset)
     return CellBatch(
         batch.layer + 1, pre, coff, cx, cy, cl, cn, cpat, batch.root[rows][cparent], batch.uscale[rows][cparent]
     )
+
+
+def _apply_to_children(layer, nxt, parent_pre: np.ndarray, cpat: np.ndarray, bit_offset: int) -> np.ndarray:
+    """The next layer's map on each child, by applying its LinearMap to the child's activations.
+
+    ``parent_pre`` (NC, k + 1, n) is the layer's map on each child's parent;
+    the child's own pattern bits say which slope each neuron takes.
+    """
+    nc, rows, n = parent_pre.shape
+    bits = np.unpackbits(cpat.view(np.uint8), axis=1, bitorder="little")[:, bit_offset : bit_offset + n]
+    post = np.where(bits[:, None, :].astype(bool), parent_pre, layer.slopes * parent_pre)
+    out = nxt.linear(post.reshape(nc * rows, n)).reshape(nc, rows, nxt.n_out)
+    out[:, rows - 1, :] += nxt.bias
+    return out
+
+
+def split_max_batch(net: PWANet, batch: CellBatch, tol: float) -> CellBatch:
+    """Split every cell of ``batch`` by the ties of max layer ``batch.layer``; return the
+    children with the map of the next layer (or of the logits) on each."""
+    layer = net.layers[batch.layer]
+    k = batch.pre.shape[1] - 1
+    coff, cx, cy, cl, cn, cparent, cwin = cpu.split_cells_max(
+        batch.pre, batch.off, batch.vx, batch.vy, batch.elay, batch.eneu, batch.uscale, tol, batch.layer,
+        layer.windows)
+    n_win, m = layer.windows.shape
+    # pattern: bit (window * m + winning slot) of this layer
+    cpat = batch.pat[cparent]
+    g = int(sum(net.widths[: batch.layer])) + np.arange(n_win) * m + cwin
+    rows = np.broadcast_to(np.arange(len(cwin))[:, None], g.shape)
+    np.bitwise_or.at(cpat, (rows, g >> 6), np.left_shift(np.uint64(1), (g & 63).astype(np.uint64)))
+    # outputs: each window's winner, then the kept neurons; then the next layer's map
+    idx = layer.windows[np.arange(n_win), cwin]
+    if len(layer.keep):
+        idx = np.concatenate([idx, np.broadcast_to(layer.keep, (len(cwin), len(layer.keep)))], axis=1)
+    out = np.take_along_axis(batch.pre[cparent], idx[:, None, :], axis=2)
+    nxt = net.layers[batch.layer + 1]
+    pre = nxt.linear(out.reshape(-1, out.shape[2])).reshape(len(out), k + 1, nxt.n_out)
+    pre[:, k, :] += nxt.bias
+    return CellBatch(batch.layer + 1, pre, coff, cx, cy, cl, cn, cpat, batch.root[cparent], batch.uscale[cparent])
 
 
 def _groups(sizes: np.ndarray, limit: int) -> list[tuple[int, int]]:
@@ -236,14 +283,24 @@ def _walk(net, roots, consume, tol, batch_cells, max_regions, depth) -> int:
             consume(batch)
             done += batch.n_cells
             continue
+        if net.layers[batch.layer].is_max:
+            children = split_max_batch(net, batch, tol)
+            pending += children.n_cells
+            _check_limit(max_regions, done + pending, batch.layer)
+            nc = children.n_cells
+            stack.extend(children.take(s, min(s + batch_cells, nc)) for s in reversed(range(0, nc, batch_cells)))
+            continue
         counted = count_batch(net, batch, tol)
         pending += int(counted.npieces.sum())
-        if max_regions is not None and done + pending > max_regions:
-            raise RegionLimitError(
-                f"the partition has more than max_regions = {max_regions} regions "
-                f"(at least {done + pending} found by layer {batch.layer + 1}); raise max_regions "
-                "or use a smaller domain"
-            )
+        _check_limit(max_regions, done + pending, batch.layer)
         for start, stop in reversed(_groups(counted.npieces, batch_cells)):
             stack.append(split_batch(net, batch, tol, counted, start, stop))
     return done
+
+
+def _check_limit(max_regions: int | None, found: int, layer: int) -> None:
+    if max_regions is not None and found > max_regions:
+        raise RegionLimitError(
+            f"the partition has more than max_regions = {max_regions} regions "
+            f"(at least {found} found by layer {layer + 1}); raise max_regions or use a smaller domain"
+        )

@@ -175,13 +175,23 @@ class Partition:
         ambiguous = np.zeros(n, dtype=bool)
         bits = np.unpackbits(self.patterns[rows].view(np.uint8), axis=1, bitorder="little")
         start = 0
-        for z in zs[:-1]:
-            width = z.shape[1]
-            mismatch = (z > 0) != bits[:, start : start + width].astype(bool)
-            near = np.abs(z) <= margin * np.maximum(np.abs(z).max(axis=1, keepdims=True), 1e-300)
+        for layer, z in zip(self.net.hidden, zs[:-1]):
+            want = bits[:, start : start + layer.n_bits].astype(bool)
+            scale = margin * np.maximum(np.abs(z).max(axis=1, keepdims=True), 1e-300)
+            if layer.is_max:
+                # a window mismatches when its winner differs; near when the two candidates tie at the centroid
+                n_win, m = layer.windows.shape
+                mismatch = (layer.pattern_bits(z) != want).reshape(n, n_win, m).any(axis=2)
+                theirs = layer.windows[np.arange(n_win), want.reshape(n, n_win, m).argmax(axis=2)]
+                ours = layer.windows[np.arange(n_win), layer.winners(z)]
+                gap = np.take_along_axis(z, ours, axis=1) - np.take_along_axis(z, theirs, axis=1)
+                near = np.abs(gap) <= scale
+            else:
+                mismatch = layer.pattern_bits(z) != want
+                near = np.abs(z) <= scale
             failed |= (mismatch & ~near).any(axis=1)
             ambiguous |= (mismatch & near).any(axis=1)
-            start += width
+            start += layer.n_bits
         k = self.dim
         maps = self.logit_maps[rows]
         logits = np.einsum("rk,rkc->rc", self.centroids[rows], maps[:, :k]) + maps[:, k]
@@ -263,12 +273,19 @@ class Partition:
         offsets = np.concatenate([[0], np.cumsum(self.net.widths)]).astype(np.int64)
         scale = np.abs(self.logit_maps).max() + 1e-300
         region_of_vertex = np.repeat(np.arange(R), np.diff(self.ring_offsets))
-        for q in np.flatnonzero(self.edge_layer >= 0):
+        is_max = np.array([layer.is_max for layer in self.net.hidden] + [False], dtype=bool)
+        inner = np.flatnonzero(self.edge_layer >= 0)
+        across = self._across(inner[is_max[self.edge_layer[inner]]])
+        for q in inner:
             r = region_of_vertex[q]
-            g = offsets[self.edge_layer[q]] + self.edge_neuron[q]
-            flipped = self.patterns[r].copy()
-            flipped[g >> 6] ^= np.uint64(1) << np.uint64(g & 63)
-            s = index.get(flipped.tobytes())
+            if is_max[self.edge_layer[q]]:
+                # a tie edge of a max layer: the neighbour differs in two bits, found by a forward pass
+                s = index.get(across[q].tobytes())
+            else:
+                g = offsets[self.edge_layer[q]] + self.edge_neuron[q]
+                flipped = self.patterns[r].copy()
+                flipped[g >> 6] ^= np.uint64(1) << np.uint64(g & 63)
+                s = index.get(flipped.tobytes())
             if s is None or s == r:
                 continue
             if np.abs(self.logit_maps[r] - self.logit_maps[s]).max() <= rtol * scale:
@@ -277,6 +294,26 @@ class Partition:
                     parent[max(ra, rb)] = min(ra, rb)
         roots = np.array([find(r) for r in range(R)], dtype=np.int64)
         return np.unique(roots, return_inverse=True)[1].astype(np.int64)
+
+    def _across(self, edges: np.ndarray) -> dict:
+        """Pattern just outside the middle of each edge ``edges`` (vertex indices starting an edge)."""
+        if not len(edges):
+            return {}
+        v = self.vertices
+        start = np.searchsorted(self.ring_offsets, edges, side="right") - 1
+        nxt = edges + 1
+        nxt[nxt == self.ring_offsets[start + 1]] = self.ring_offsets[start[nxt == self.ring_offsets[start + 1]]]
+        scale = 1e-7 * float(np.abs(self.slice.vertices).max() + np.abs(v).max())
+        if self.dim == 2:
+            d = v[nxt] - v[edges]
+            normal = np.stack([d[:, 1], -d[:, 0]], axis=1)  # outward for a counter-clockwise ring
+            normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+            points = 0.5 * (v[edges] + v[nxt]) + scale * normal
+        else:
+            outward = np.where(v[edges, 0] >= v[nxt, 0], 1.0, -1.0)  # the interval's upper end points up
+            points = v[edges] + scale * outward[:, None]
+        pats = self.net.patterns(self.slice.to_input(points))
+        return dict(zip(edges.tolist(), pats))
 
     @property
     def n_linear_regions(self) -> int:

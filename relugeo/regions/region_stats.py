@@ -105,29 +105,72 @@ def distance_to_region_boundary(net: PWANet, X, *, batch_size: int | None = None
         best = np.full(n, np.inf)
         J = None  # input Jacobian of the previous layer's outputs, (n, width, D); None = identity
         for li, layer in enumerate(net.hidden):
-            W = layer.weight
-            z = h @ W.T + layer.bias
-            if J is None:
-                norms = np.broadcast_to(np.linalg.norm(W, axis=1), z.shape)
-                G = None
-            else:
-                G = np.matmul(W, J)
-                norms = np.sqrt(np.einsum("nwd,nwd->nw", G, G))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                d = np.where(norms > 0, np.abs(z) / norms, np.inf)
+            z = layer.apply(h)
+            G = _jacobian(layer, J, n, D)  # (n, n_out, D)
+            d = _boundary_distances(layer, z, G)
             arg = d.argmin(axis=1)
             dmin = d[np.arange(n), arg]
             better = dmin < best
             best[better] = dmin[better]
             layer_of[s0 : s0 + n][better] = li
             neuron_of[s0 : s0 + n][better] = arg[better]
-            slope = np.where(z > 0, 1.0, layer.negative_slope)
-            h = slope * z
-            J = slope[:, :, None] * (W[None] if G is None else G)
+            h, J = _through_activation(layer, z, G)
         dist[s0 : s0 + n] = best
     if return_neuron:
         return dist, layer_of, neuron_of
     return dist
+
+
+def _jacobian(layer, J: np.ndarray | None, n: int, D: int) -> np.ndarray:
+    """Input Jacobian of the layer's pre-activations, (n, n_out, D), from its inputs' ``J`` (None: identity)."""
+    if J is None:
+        W = layer.linear(np.eye(D)).T
+        return np.broadcast_to(W, (n, *W.shape))
+    if layer.is_dense:
+        return np.matmul(layer.weight, J)
+    cols = layer.linear(J.transpose(0, 2, 1).reshape(n * D, -1))
+    return cols.reshape(n, D, -1).transpose(0, 2, 1)
+
+
+def _boundary_distances(layer, z: np.ndarray, G: np.ndarray) -> np.ndarray:
+    """Distance from each point to each of the layer's boundaries, (n, n_bits).
+
+    A two-slope neuron's boundary is its zero set (pass-through neurons have
+    none); a max window's is the tie between its winner and each other
+    candidate, and the column of window ``w`` is its nearest tie.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if not layer.is_max:
+            norms = np.sqrt(np.einsum("nwd,nwd->nw", G, G))
+            d = np.where(norms > 0, np.abs(z) / norms, np.inf)
+            return np.where(layer.slopes == 1.0, np.inf, d)
+        win = layer.winners(z)
+        n, (n_win, m) = len(z), layer.windows.shape
+        d = np.full((n, layer.n_bits), np.inf)
+        rows = np.arange(n)
+        for w in range(n_win):
+            a = layer.windows[w, win[:, w]]
+            for s in range(m):
+                b = layer.windows[w, s]
+                if b < 0:
+                    continue
+                gap = z[rows, a] - z[:, b]
+                norm = np.linalg.norm(G[rows, a] - G[:, b], axis=-1)
+                dist = np.where((norm > 0) & (a != b), np.abs(gap) / norm, np.inf)
+                d[:, w * m] = np.minimum(d[:, w * m], dist)
+        return d
+
+
+def _through_activation(layer, z: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The layer's outputs and their input Jacobian (n, n_act, D) from ``z`` and ``G = dz/dx``."""
+    if layer.is_max:
+        win = layer.winners(z)
+        idx = layer.windows[np.arange(layer.windows.shape[0]), win]
+        if len(layer.keep):
+            idx = np.concatenate([idx, np.broadcast_to(layer.keep, (len(z), len(layer.keep)))], axis=1)
+        return np.take_along_axis(z, idx, axis=1), np.take_along_axis(G, idx[:, :, None], axis=1)
+    slope = np.where(z > 0, 1.0, layer.slopes)
+    return slope * z, slope[:, :, None] * G
 
 
 def _check_2d(part) -> None:
