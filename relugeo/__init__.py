@@ -10,7 +10,7 @@ from .errors import (
     RelugeoError,
     UnsupportedLayerError,
 )
-from .nets import AffineLayer, PWANet, from_torch, load, save
+from .nets import AffineLayer, LinearMap, PWANet, from_torch, load, save
 from .regions import LCResult, Partition, Slice, TrackResult, local_complexity, partition, track
 
 __version__ = "0.1.0"
@@ -22,6 +22,7 @@ __all__ = [
     "InvalidNetworkError",
     "InvalidSliceError",
     "LCResult",
+    "LinearMap",
     "PWANet",
     "Partition",
     "RegionLimitError",

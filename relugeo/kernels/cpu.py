@@ -741,8 +741,62 @@ def _grow(a, need):
 
 
 @njit(cache=True)
+def _max_pieces(pre, cell, vx, vy, elay, eneu, st, en, uscale, tol, layer, windows):
+    """The pieces of one cell, window after window: rings (qx, qy, ql, qn, qoff) and winners qwin (P, W)."""
+    two_d = pre.shape[1] == 3
+    n_win = windows.shape[0]
+    qx = vx[st:en].copy()
+    qy = vy[st:en].copy()
+    ql = elay[st:en].copy()
+    qn = eneu[st:en].copy()
+    qoff = np.array([0, en - st], dtype=np.int64)
+    qwin = np.zeros((1, n_win), dtype=np.int64)
+    for w in range(n_win):
+        nx = np.empty(qx.shape[0])
+        ny = np.empty(qx.shape[0])
+        nl = np.empty(qx.shape[0], dtype=np.int32)
+        nn = np.empty(qx.shape[0], dtype=np.int32)
+        noff = np.zeros(qoff.shape[0], dtype=np.int64)
+        nwin = np.empty(qwin.shape, dtype=np.int64)
+        npc = 0
+        for p in range(qoff.shape[0] - 1):
+            a0 = qoff[p]
+            a1 = qoff[p + 1]
+            for s in range(windows.shape[1]):
+                if windows[w, s] < 0:
+                    continue
+                px, py, pl, pn = _winner_part(pre, cell, windows, w, s, qx[a0:a1], qy[a0:a1], ql[a0:a1],
+                                              qn[a0:a1], two_d, uscale, tol, layer)
+                m = px.shape[0]
+                if m < (3 if two_d else 2) or (not two_d and px[1] <= px[0]):
+                    continue
+                v0 = noff[npc]
+                nx = _grow(nx, v0 + m)
+                ny = _grow(ny, v0 + m)
+                nl = _grow(nl, v0 + m)
+                nn = _grow(nn, v0 + m)
+                noff = _grow(noff, npc + 2)
+                nwin = _grow(nwin, npc + 1)
+                nx[v0 : v0 + m] = px
+                ny[v0 : v0 + m] = py
+                nl[v0 : v0 + m] = pl
+                nn[v0 : v0 + m] = pn
+                nwin[npc] = qwin[p]
+                nwin[npc, w] = s
+                npc += 1
+                noff[npc] = v0 + m
+        qx, qy, ql, qn = nx, ny, nl, nn
+        qoff = noff[: npc + 1].copy()
+        qwin = nwin[:npc].copy()
+    return qx, qy, ql, qn, qoff, qwin
+
+
+@njit(cache=True, parallel=True)
 def split_cells_max(pre, off, vx, vy, elay, eneu, uscale, tol, layer, windows):
     """Split cells (2-D polygons or 1-D intervals) by the ties of a max layer.
+
+    Two passes over the cells in parallel: one counts each cell's pieces and
+    vertices, the other writes them at the prefix sums of the counts.
 
     Parameters
     ----------
@@ -757,84 +811,42 @@ def split_cells_max(pre, off, vx, vy, elay, eneu, uscale, tol, layer, windows):
     cwin : (NC, W) int64    winning slot of every window on each child
     """
     C = pre.shape[0]
-    two_d = pre.shape[1] == 3
-    n_win = windows.shape[0]
-    coff = np.zeros(C + 1, dtype=np.int64)
-    cx = np.empty(off[C])
-    cy = np.empty(off[C])
-    cl = np.empty(off[C], dtype=np.int32)
-    cn = np.empty(off[C], dtype=np.int32)
-    cparent = np.empty(C, dtype=np.int64)
-    cwin = np.empty((C, n_win), dtype=np.int64)
-    nc = 0
+    npieces = np.zeros(C, dtype=np.int64)
+    nverts = np.zeros(C, dtype=np.int64)
+    for cell in prange(C):
+        qoff = _max_pieces(pre, cell, vx, vy, elay, eneu, off[cell], off[cell + 1], uscale[cell], tol, layer,
+                           windows)[4]
+        npieces[cell] = qoff.shape[0] - 1
+        nverts[cell] = qoff[-1]
+    piece_start = np.zeros(C + 1, dtype=np.int64)
+    vert_start = np.zeros(C + 1, dtype=np.int64)
     for cell in range(C):
-        st = off[cell]
-        en = off[cell + 1]
-        # the pieces of this cell so far, as flat rings with their winners
-        qx = vx[st:en].copy()
-        qy = vy[st:en].copy()
-        ql = elay[st:en].copy()
-        qn = eneu[st:en].copy()
-        qoff = np.array([0, en - st], dtype=np.int64)
-        qwin = np.zeros((1, n_win), dtype=np.int64)
-        for w in range(n_win):
-            nx = np.empty(qx.shape[0])
-            ny = np.empty(qx.shape[0])
-            nl = np.empty(qx.shape[0], dtype=np.int32)
-            nn = np.empty(qx.shape[0], dtype=np.int32)
-            noff = np.zeros(qoff.shape[0], dtype=np.int64)
-            nwin = np.empty(qwin.shape, dtype=np.int64)
-            npc = 0
-            for p in range(qoff.shape[0] - 1):
-                a0 = qoff[p]
-                a1 = qoff[p + 1]
-                for s in range(windows.shape[1]):
-                    if windows[w, s] < 0:
-                        continue
-                    px, py, pl, pn = _winner_part(pre, cell, windows, w, s, qx[a0:a1], qy[a0:a1], ql[a0:a1],
-                                                  qn[a0:a1], two_d, uscale[cell], tol, layer)
-                    m = px.shape[0]
-                    if m < (3 if two_d else 2) or (not two_d and px[1] <= px[0]):
-                        continue
-                    v0 = noff[npc]
-                    nx = _grow(nx, v0 + m)
-                    ny = _grow(ny, v0 + m)
-                    nl = _grow(nl, v0 + m)
-                    nn = _grow(nn, v0 + m)
-                    noff = _grow(noff, npc + 2)
-                    nwin = _grow(nwin, npc + 1)
-                    nx[v0 : v0 + m] = px
-                    ny[v0 : v0 + m] = py
-                    nl[v0 : v0 + m] = pl
-                    nn[v0 : v0 + m] = pn
-                    nwin[npc] = qwin[p]
-                    nwin[npc, w] = s
-                    npc += 1
-                    noff[npc] = v0 + m
-            qx, qy, ql, qn = nx, ny, nl, nn
-            qoff = noff[: npc + 1].copy()
-            qwin = nwin[:npc].copy()
-        npc = qoff.shape[0] - 1
-        nv = qoff[npc]
-        v0 = coff[nc]
-        coff = _grow(coff, nc + npc + 1)
-        cparent = _grow(cparent, nc + npc)
-        cwin = _grow(cwin, nc + npc)
-        cx = _grow(cx, v0 + nv)
-        cy = _grow(cy, v0 + nv)
-        cl = _grow(cl, v0 + nv)
-        cn = _grow(cn, v0 + nv)
+        piece_start[cell + 1] = piece_start[cell] + npieces[cell]
+        vert_start[cell + 1] = vert_start[cell] + nverts[cell]
+    NC = piece_start[C]
+    V = vert_start[C]
+    coff = np.zeros(NC + 1, dtype=np.int64)
+    cx = np.empty(V)
+    cy = np.empty(V)
+    cl = np.empty(V, dtype=np.int32)
+    cn = np.empty(V, dtype=np.int32)
+    cparent = np.empty(NC, dtype=np.int64)
+    cwin = np.empty((NC, windows.shape[0]), dtype=np.int64)
+    for cell in prange(C):
+        qx, qy, ql, qn, qoff, qwin = _max_pieces(pre, cell, vx, vy, elay, eneu, off[cell], off[cell + 1],
+                                                 uscale[cell], tol, layer, windows)
+        p0 = piece_start[cell]
+        v0 = vert_start[cell]
+        nv = nverts[cell]
         cx[v0 : v0 + nv] = qx[:nv]
         cy[v0 : v0 + nv] = qy[:nv]
         cl[v0 : v0 + nv] = ql[:nv]
         cn[v0 : v0 + nv] = qn[:nv]
-        for p in range(npc):
-            coff[nc + p + 1] = v0 + qoff[p + 1]
-            cparent[nc + p] = cell
-            cwin[nc + p] = qwin[p]
-        nc += npc
-    return (coff[: nc + 1].copy(), cx[: coff[nc]].copy(), cy[: coff[nc]].copy(), cl[: coff[nc]].copy(),
-            cn[: coff[nc]].copy(), cparent[:nc].copy(), cwin[:nc].copy())
+        for p in range(npieces[cell]):
+            coff[p0 + p + 1] = v0 + qoff[p + 1]
+            cparent[p0 + p] = cell
+            cwin[p0 + p] = qwin[p]
+    return coff, cx, cy, cl, cn, cparent, cwin
 
 
 # ---------------------------------------------------------------------------
