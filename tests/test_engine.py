@@ -287,3 +287,26 @@ def test_clockwise_domain_is_reoriented_and_through_builds_an_orthonormal_square
     np.testing.assert_allclose(th.basis.T @ th.basis, np.eye(2), atol=1e-12)
     np.testing.assert_allclose(th.to_input(th.anchors), [xa, xb, xc], atol=1e-12)
     assert (np.abs(th.anchors) < np.abs(th.vertices).max()).all()
+
+
+def test_split_ring_sides_beyond_64_lines_ignore_a_reused_workspace():
+    # a workspace reused from an earlier ring holds stale side words; a piece's bits for lines
+    # 64 and up must come from this ring's own lines
+    rng = np.random.default_rng(1)
+    k = 150
+    square = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+    ws = cpu._new_workspace(16, 4, k)
+    for trial in range(3):
+        lines = np.column_stack([rng.normal(size=(k, 2)), rng.uniform(-0.3, 0.3, size=k)])
+        lines[:, 2] *= 1 if trial % 2 == 0 else -1
+        pre = np.ascontiguousarray(lines.T[None])
+        ws, npc, slot = cpu._split_ring(ws, square[:, 0].copy(), square[:, 1].copy(), np.full(4, -1, np.int32),
+                                        np.full(4, -1, np.int32), 0, 4, pre, 0, np.arange(k, dtype=np.int32), k,
+                                        1.0, 1e-10, 0)
+        X, Y, _, _, OFF, SID = ws[:6]
+        assert npc > 1000
+        for p in range(npc):
+            a, b = OFF[slot, p], OFF[slot, p + 1]
+            c = np.array([X[slot, a:b].mean(), Y[slot, a:b].mean()])
+            expected = (lines[:, :2] @ c + lines[:, 2] > 0).astype(np.uint8)
+            np.testing.assert_array_equal(cpu._unpack_bits(SID[slot, p], k), expected)

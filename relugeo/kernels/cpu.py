@@ -166,6 +166,8 @@ def _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts, k, uscale, tol,
                     wv += 1
                 for w in range((j >> 6) + 1):
                     SID[dst, nb, w] = SID[src, p, w]
+                if j & 63 == 0:
+                    SID[dst, nb, j >> 6] = 0
                 if has_pos:
                     SID[dst, nb, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
                 nb += 1
@@ -206,6 +208,8 @@ def _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts, k, uscale, tol,
                 if wv - w0 >= 3:
                     for w in range((j >> 6) + 1):
                         SID[dst, nb, w] = SID[src, p, w]
+                    if j & 63 == 0:
+                        SID[dst, nb, j >> 6] = 0
                     if side == 1:
                         SID[dst, nb, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
                     nb += 1
