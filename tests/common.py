@@ -412,3 +412,108 @@ def degenerate_cases_1d():
         Case("tiny_segment_deep", random_net(6, [8, 8, 8]), *line_x(0.3 - 0.5e-9, 0.3 + 0.5e-9)),
         Case("huge_segment", random_net(7, [6, 6, 6]), *line_x(-5e5, 5e5)),
     ]
+
+
+# -- convolutional, max-pool and residual torch modules ----------------------------------
+# Each builder returns ``(module, input_shape)``: a float64 module in eval mode with
+# seeded weights (the global RNG is untouched) and the (C, H, W) shape of one input.
+# The heads flatten into a Linear and nothing rounds a size down (no strided layer), so
+# exactly one input size runs through each module and ``rg.from_torch(module)`` finds it.
+
+
+def _seeded_module(seed, build):
+    """``build()`` under a forked torch RNG seeded with ``seed``, as float64 in eval mode."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = build()
+        for m in module.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                with torch.no_grad():
+                    m.running_mean.normal_(0.0, 0.3)
+                    m.running_var.uniform_(0.5, 2.0)
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.normal_(0.0, 0.2)
+    return module.double().eval()
+
+
+def small_cnn(seed=0):
+    """1x6x6 -> conv3 (3x3, pad 1) -> ReLU -> conv2 (3x3) -> ReLU -> flatten -> 3."""
+    return _seeded_module(seed, lambda: nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(3, 2, 3), nn.ReLU(),
+        nn.Flatten(), nn.Linear(32, 3),
+    )), (1, 6, 6)
+
+
+def maxpool_cnn(seed=0):
+    """1x6x6 -> conv2 (3x3, pad 1) -> ReLU -> MaxPool2d(2, stride 1) -> flatten -> 8 -> ReLU -> 3."""
+    return _seeded_module(seed, lambda: nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, stride=1),
+        nn.Flatten(), nn.Linear(50, 8), nn.ReLU(), nn.Linear(8, 3),
+    )), (1, 6, 6)
+
+
+class PreActBlock(nn.Module):
+    """``x + conv2(relu(conv1(relu(x))))``, channels kept."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return x + self.conv2(torch.relu(self.conv1(torch.relu(x))))
+
+
+class PreActResNet(nn.Module):
+    """Stem conv, one pre-activation block, ReLU, flatten, Linear; no BatchNorm."""
+
+    def __init__(self, c=2, side=6, n_out=3):
+        super().__init__()
+        self.stem = nn.Conv2d(1, c, 3, padding=1)
+        self.block = PreActBlock(c)
+        self.fc = nn.Linear(c * side * side, n_out)
+
+    def forward(self, x):
+        h = torch.relu(self.block(self.stem(x)))
+        return self.fc(torch.flatten(h, 1))
+
+
+class BNBlock(nn.Module):
+    """``relu(bn2(conv2(relu(bn1(conv1(x))))) + x)``."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + x)
+
+
+class BNResNet(nn.Module):
+    """Stem conv-bn-relu, one BatchNorm residual block, flatten, Linear."""
+
+    def __init__(self, c=2, side=6, n_out=3):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU())
+        self.block = BNBlock(c)
+        self.fc = nn.Linear(c * side * side, n_out)
+
+    def forward(self, x):
+        return self.fc(self.block(self.stem(x)).flatten(1))
+
+
+def preact_resnet(seed=0):
+    """A pre-activation ResNet without BatchNorm on 1x6x6 inputs (2 channels)."""
+    return _seeded_module(seed, PreActResNet), (1, 6, 6)
+
+
+def bn_resnet(seed=0):
+    """A ResNet with BatchNorm (random running statistics) on 1x6x6 inputs (2 channels)."""
+    return _seeded_module(seed, BNResNet), (1, 6, 6)

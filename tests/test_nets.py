@@ -193,8 +193,8 @@ class Doubled(nn.Sequential):
     "model, path, kind",
     [
         (nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.ReLU(), nn.Tanh())), "1.1", "Tanh"),
-        (nn.Sequential(nn.Conv2d(1, 2, 3)), "0", "Conv2d"),
-        (nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.Linear(3, 1)), "1", "BatchNorm1d"),
+        (nn.Sequential(nn.Linear(2, 3), nn.Sigmoid()), "1", "Sigmoid"),
+        (nn.Sequential(nn.Linear(2, 3), nn.LayerNorm(3), nn.Linear(3, 1)), "1", "LayerNorm"),
         (nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Sequential(Custom())), "2.0", "Custom"),
         (nn.Sequential(nn.Linear(2, 2), nn.ModuleList([nn.ReLU()])), "1", "ModuleList"),
         (nn.Sequential(nn.Linear(2, 2), Doubled(nn.ReLU())), "1", "Doubled"),
@@ -624,20 +624,20 @@ def test_export_of_affine_arithmetic(tmp_path):
     np.testing.assert_allclose(net.forward(x), _torch_out(model, x), rtol=1e-12, atol=1e-10)
 
 
-class Residual(nn.Module):
+class Gated(nn.Module):
     def __init__(self):
         super().__init__()
         self.fc = nn.Linear(3, 3)
 
     def forward(self, x):
-        return x + torch.relu(self.fc(x))
+        return x * torch.relu(self.fc(x))
 
 
 @pytest.mark.parametrize(
     "model, op",
     [
         (nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)), "aten.tanh"),
-        (Residual(), "aten.add"),
+        (Gated(), "aten.mul"),
     ],
 )
 def test_export_with_unsupported_op_names_op_and_node(tmp_path, model, op):
