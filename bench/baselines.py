@@ -1,6 +1,7 @@
 """The methods the exact engine is measured against.
 
-- :func:`grid_patterns`: dense grid sampling of activation patterns on a slice.
+- :func:`grid_patterns`: dense grid sampling of activation patterns on a slice
+  (``relugeo.benchmark.baselines``, the one implementation ``relugeo bench`` also runs).
 - :func:`naive_partition`: a straightforward per-region clipping implementation
   in NumPy (recursive, layer by layer, one cell at a time).
 - :class:`VertexLC` and the functions it calls: the published vertex
@@ -19,80 +20,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from itertools import pairwise
 
 import numpy as np
 import torch
 
 import relugeo as rg
-
-# ---------------------------------------------------------------------------
-# Packed patterns, the PWANet convention, without relugeo's kernels
-# ---------------------------------------------------------------------------
-
-
-def pack_bits(bits: np.ndarray) -> np.ndarray:
-    """Pack boolean rows (N, H) into uint64 words (N, ceil(H / 64)), bit j in word j // 64."""
-    n, h = bits.shape
-    words = max(1, -(-h // 64))
-    padded = np.zeros((n, words * 64), dtype=bool)
-    padded[:, :h] = bits
-    packed = np.packbits(padded, axis=1, bitorder="little")
-    return np.ascontiguousarray(packed).view("<u8").astype(np.uint64).reshape(n, words)
-
-
-def pattern_set(patterns: np.ndarray) -> set[bytes]:
-    """Packed patterns (R, words) as a set of row keys."""
-    patterns = np.ascontiguousarray(patterns, dtype=np.uint64)
-    return {row.tobytes() for row in patterns}
-
-
-# ---------------------------------------------------------------------------
-# (a) dense grid sampling
-# ---------------------------------------------------------------------------
-
-
-def grid_patterns(net: rg.PWANet, sl: rg.Slice, grid: int, chunk: int = 1 << 15) -> np.ndarray:
-    """Distinct activation patterns at the ``grid x grid`` cell centres of a 2-D slice.
-
-    The centres of a ``grid x grid`` lattice over the domain's bounding box
-    that lie in the (convex) domain are forwarded in float64, ``chunk`` points
-    at a time, so memory stays bounded by ``chunk`` times the widest layer plus
-    the distinct patterns found. The first layer is composed with the slice
-    (``W1 (origin + basis u) + b1``), as any sampler of a slice would do.
-
-    Returns
-    -------
-    ndarray of shape (R_grid, words), dtype=np.uint64
-        The distinct packed patterns (``z > 0``), in the PWANet convention.
-    """
-    if sl.dim != 2:
-        raise ValueError(f"grid sampling here is 2-D only; got a {sl.dim}-D slice")
-    lo, hi = sl.vertices.min(axis=0), sl.vertices.max(axis=0)
-    ticks = [lo[d] + (np.arange(grid) + 0.5) * (hi[d] - lo[d]) / grid for d in range(2)]
-    # the convex domain as half-planes n . u <= c (counter-clockwise ring)
-    v = sl.vertices
-    e = np.roll(v, -1, axis=0) - v
-    normals = np.stack([e[:, 1], -e[:, 0]], axis=1)
-    limits = (normals * v).sum(axis=1) + 1e-12 * np.abs(v).max() * np.linalg.norm(normals, axis=1)
-    hidden = net.hidden
-    w_slice = hidden[0].weight @ sl.basis
-    b_slice = hidden[0].weight @ sl.origin + hidden[0].bias
-    found = []
-    n = grid * grid
-    for start in range(0, n, chunk):
-        idx = np.arange(start, min(start + chunk, n))
-        u = np.stack([ticks[0][idx % grid], ticks[1][idx // grid]], axis=1)
-        u = u[(u @ normals.T <= limits).all(axis=1)]
-        z = u @ w_slice.T + b_slice
-        bits = [z > 0]
-        for prev, layer in pairwise(hidden):
-            h = np.where(z > 0, z, prev.negative_slope * z)
-            z = h @ layer.weight.T + layer.bias
-            bits.append(z > 0)
-        found.append(np.unique(pack_bits(np.concatenate(bits, axis=1)), axis=0))
-    return np.unique(np.concatenate(found), axis=0)
-
+from relugeo.benchmark.baselines import grid_patterns, pack_bits, pattern_set  # noqa: F401 (shared)
 
 # ---------------------------------------------------------------------------
 # (b) the naive implementation: per-cell clipping in Python / NumPy

@@ -1,8 +1,14 @@
-"""Write bench/RESULTS.md from a pytest-benchmark JSON of the bench suites.
+"""Write bench/RESULTS.md from the JSON of every benchmark in bench/.
 
 Usage::
 
-    python bench/report.py [bench/results.json] [-o bench/RESULTS.md]
+    python bench/report.py [bench/results.json] [--bench bench/bench-quick.json ...]
+                           [--scaling bench/scaling.json] [-o bench/RESULTS.md]
+
+Sources, each optional: the pytest-benchmark JSON of the bench suites
+(``results.json``), the JSON of ``relugeo bench --json`` runs (default: every
+``bench/bench-*.json``) and the scaling study (``bench/scaling.json`` and its
+figure ``scaling.png``, from ``bench/scaling.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import os
 import tempfile
 from collections import defaultdict
 from pathlib import Path
+
+from relugeo.benchmark.report import markdown as bench_markdown
 
 HERE = Path(__file__).resolve().parent
 
@@ -312,24 +320,161 @@ def checks_section(data) -> list[str]:
     return lines
 
 
-def render(data) -> str:
-    parts = by_case(data["rows"], "partition")
-    lcs = by_case(data["rows"], "lc")
+def commands_section(data, benches, scaling) -> list[str]:
+    """The commands that produced every JSON, then the one that writes this page."""
+    lines = ["## How this page is made", "", "From the repository root:", "", "```bash"]
+    if data is not None:
+        lines.append(data.get("command", "?"))
+    for path, b in benches:
+        env = b["machine"].get("environment", {})
+        lines.append(" ".join([f"{k}={v}" for k, v in env.items()] + [b.get("command") or "relugeo bench"]))
+    if scaling is not None:
+        lines.append(scaling.get("command", "python bench/scaling.py"))
+    lines += ["python bench/report.py", "```", "",
+              ("The last command rebuilds this page from the JSON the others write (`bench/results.json`, "
+               "`bench/bench-*.json`, `bench/scaling.json`); it runs nothing. Sections below name their own "
+               "machine and run."), ""]
+    return lines
+
+
+def render(data, benches=(), scaling=None) -> str:
     lines = [
         "# relugeo benchmark results",
         "",
-        "Written by `bench/report.py` from the pytest-benchmark JSON of `bench/`; do not edit by hand.",
+        ("Written by `bench/report.py` from the JSON of the pytest-benchmark suites of `bench/`, of "
+         "`relugeo bench` and of the scaling study; do not edit by hand."),
         "",
     ]
-    lines += targets_section(parts, lcs)
-    lines += machine_section(data)
-    lines += checks_section(data)
-    lines += partition_section(parts)
-    lines += floor_section(parts)
-    lines += lc_section(lcs)
-    for suite in sorted({r["suite"] for r in data["rows"]} - {"partition", "lc"}):
-        lines += other_section(suite, by_case(data["rows"], suite))
+    lines += commands_section(data, benches, scaling)
+    if data is not None:
+        parts = by_case(data["rows"], "partition")
+        lcs = by_case(data["rows"], "lc")
+        lines += targets_section(parts, lcs)
+        lines += machine_section(data)
+        lines += checks_section(data)
+        lines += partition_section(parts)
+        lines += floor_section(parts)
+        lines += lc_section(lcs)
+        for suite in sorted({r["suite"] for r in data["rows"]} - {"partition", "lc"}):
+            lines += other_section(suite, by_case(data["rows"], suite))
+    for path, b in benches:
+        lines += bench_markdown(b, path)
+    if scaling is not None:
+        lines += scaling_section(scaling)
     return "\n".join(lines).rstrip() + "\n"
+
+
+# -- the scaling study (bench/scaling.py) ------------------------------------
+
+PHASE_LABELS = {"init": "He init", "trained": "trained", "torch default": "PyTorch default init"}
+
+
+def _fit(fits, phase, k, depth):
+    return next((f for f in fits if f["phase"] == phase and f["k"] == k and f["depth"] == depth), None)
+
+
+def _agreement(f, k: int) -> str:
+    """How a fitted exponent compares with the predicted k: within max(0.1, 2 standard errors) is 'consistent'."""
+    gap = f["exponent"] - k
+    if abs(gap) <= max(0.1, 2 * f["exponent_se"]):
+        return "consistent with"
+    return "below" if gap < 0 else "above"
+
+
+def scaling_section(sc) -> list[str]:
+    cfg, fits, rows = sc["config"], sc["fits"], sc["rows"]
+    depths = sorted({r["depth"] for r in rows})
+    widths = sorted({r["width"] for r in rows})
+    m = sc["machine"]
+    lines = [
+        "## Region density against the number of neurons (Hanin & Rolnick)",
+        "",
+        ("Hanin & Rolnick (ICML 2019; NeurIPS 2019) predict that at initialisation the number of regions per unit "
+         "volume of a k-dimensional slice grows like N^k in the number of neurons N, with a constant that does "
+         "not depend on the depth. `bench/scaling.py` counts them exactly with `rg.partition` in their setting: "
+         f"64-w-...-w-10 ReLU MLPs, widths {', '.join(map(str, widths))} and depths "
+         f"{', '.join(map(str, depths))} (N = width x depth), seeds {', '.join(map(str, cfg['seeds']))}; "
+         f"inputs {cfg['inputs']}; {cfg['init']} (**He init**, as in their experiments); the same nets after "
+         f"{cfg['steps']} steps of {cfg['training']} (**trained**); and, for contrast, PyTorch's own `nn.Linear` "
+         "initialisation (**PyTorch default init**, weight variance 1/(3 fan_in), the nets of `relugeo bench`). "
+         f"2-D: regions per unit area of {cfg['slices']} squares through three digits (`Slice.through`, pad 0.1); "
+         f"1-D: regions per unit length of {cfg['segments']} segments between two digits; the same domains for "
+         f"every net. Run on {m['cpu_model']} ({m['cpu_count']} cores) in {sc['seconds']:.0f} s."),
+        "",
+        "![region density against neurons](scaling.png)",
+        "",
+        ("Fitted exponents b of density ~ C N^b (least squares of log density on log N over the widths, the "
+         "densities averaged over the domains of each net; +- one standard error):"),
+        "",
+        "| phase | slice | " + " | ".join(f"depth {d}" for d in depths) + " | all depths | predicted |",
+        "|---|---|" + "---:|" * (len(depths) + 2),
+    ]
+    for phase in ("init", "trained", "torch default"):
+        for k in (2, 1):
+            cells = []
+            for d in depths + ["all"]:
+                f = _fit(fits, phase, k, d)
+                cells.append(f"{f['exponent']:.2f} +- {f['exponent_se']:.2f}" if f else "-")
+            lines.append(f"| {PHASE_LABELS[phase]} | {k}-D | " + " | ".join(cells) + f" | {k} |")
+    lines += [
+        "",
+        ("Prefactor at the predicted exponent, C_k = geometric mean of density / N^k, by depth "
+         "(flat = depth-independent):"),
+        "",
+        ("| phase | slice | " + " | ".join(f"depth {d}" for d in depths)
+         + f" | depth {depths[-1]} / depth {depths[0]} |"),
+        "|---|---|" + "---:|" * (len(depths) + 1),
+    ]
+    ratio = {}
+    for phase in ("init", "trained", "torch default"):
+        for k in (2, 1):
+            cs = [_fit(fits, phase, k, d)["prefactor_at_k"] for d in depths]
+            ratio[phase, k] = cs[-1] / cs[0]
+            lines.append(f"| {PHASE_LABELS[phase]} | {k}-D | " + " | ".join(f"{c:.3g}" for c in cs)
+                         + f" | {ratio[phase, k]:.2f} |")
+    lines += [
+        "",
+        ("Cost per region of the exact 2-D partition, microseconds (median over the slices with >= 100 regions, "
+         "every phase and seed):"),
+        "",
+        "| width | " + " | ".join(f"depth {d}" for d in depths) + " |",
+        "|---:|" + "---:|" * len(depths),
+    ]
+    for w in widths:
+        cells = []
+        for d in depths:
+            us = [r["us_per_region"] for r in rows if r["k"] == 2 and r["width"] == w and r["depth"] == d
+                  and r["regions"] >= 100]
+            cells.append(f"{sorted(us)[len(us) // 2]:.2f}" if us else "-")
+        lines.append(f"| {w} | " + " | ".join(cells) + " |")
+    i2, i1 = _fit(fits, "init", 2, "all"), _fit(fits, "init", 1, "all")
+    t2, t1 = _fit(fits, "trained", 2, "all"), _fit(fits, "trained", 1, "all")
+    per_depth = [_fit(fits, "init", 2, d)["exponent"] for d in depths]
+    c_init = _fit(fits, "init", 2, "all")["prefactor_at_k"]
+    c_trained = _fit(fits, "trained", 2, "all")["prefactor_at_k"]
+    lines += [
+        "",
+        (f"**Against Hanin & Rolnick.** At He initialisation the exponents, all depths pooled, are "
+         f"{i2['exponent']:.2f} +- {i2['exponent_se']:.2f} for 2-D slices and {i1['exponent']:.2f} +- "
+         f"{i1['exponent_se']:.2f} for 1-D segments, {_agreement(i2, 2)} the predicted 2 and "
+         f"{_agreement(i1, 1)} the predicted 1 (per depth, 2-D: {min(per_depth):.2f} to {max(per_depth):.2f}). "
+         f"The constant barely depends on depth at He init (C_2 at depth {depths[-1]} is "
+         f"{ratio['init', 2]:.2f} times its value at depth {depths[0]}, C_1 {ratio['init', 1]:.2f} times), as "
+         f"predicted; at PyTorch's default initialisation, which shrinks activations layer after layer, it "
+         f"falls with depth ({ratio['torch default', 2]:.2f} and {ratio['torch default', 1]:.2f} times), so "
+         "depth-independence holds for the initialisation the theory assumes, not for every one. After "
+         f"training the exponents are {t2['exponent']:.2f} +- {t2['exponent_se']:.2f} (2-D) and "
+         f"{t1['exponent']:.2f} +- {t1['exponent_se']:.2f} (1-D): the same power law, with a 2-D constant "
+         f"{c_trained / c_init:.2f} times the initial one on these slices through the data, far from the "
+         "exponential counts deep nets can express, as Hanin & Rolnick observed on MNIST."),
+        "",
+    ]
+    return lines
+
+
+def _bench_order(item) -> tuple:
+    path, b = item
+    return ({"quick": 0, "full": 1}.get(b.get("suite"), 2), path)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -344,15 +489,31 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def relative(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(HERE.parent)) if path.is_relative_to(HERE.parent) else str(path)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("json", nargs="?", default=str(HERE / "results.json"))
+    parser.add_argument("json", nargs="?", default=str(HERE / "results.json"),
+                        help="pytest-benchmark JSON of the bench suites (skipped when absent)")
+    parser.add_argument("--bench", action="append", default=None,
+                        help="JSON of `relugeo bench --json` (repeat; default every bench/bench-*.json)")
+    parser.add_argument("--scaling", default=str(HERE / "scaling.json"),
+                        help="JSON of bench/scaling.py (skipped when absent)")
     parser.add_argument("-o", "--output", default=str(HERE / "RESULTS.md"))
     args = parser.parse_args(argv)
-    data = load(Path(args.json))
-    path = Path(args.json).resolve()
-    data["json_path"] = str(path.relative_to(HERE.parent)) if path.is_relative_to(HERE.parent) else str(path)
-    write_atomic(Path(args.output), render(data))
+    data = None
+    if Path(args.json).exists():
+        data = load(Path(args.json))
+        data["json_path"] = relative(Path(args.json))
+    paths = [Path(p) for p in args.bench] if args.bench else sorted(HERE.glob("bench-*.json"))
+    benches = sorted(((relative(p), json.loads(p.read_text())) for p in paths), key=_bench_order)
+    scaling = json.loads(Path(args.scaling).read_text()) if Path(args.scaling).exists() else None
+    if data is None and not benches and scaling is None:
+        raise SystemExit(f"no benchmark JSON found: {args.json}, bench/bench-*.json, {args.scaling}")
+    write_atomic(Path(args.output), render(data, benches, scaling))
     print(f"wrote {args.output}")
 
 

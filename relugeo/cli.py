@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -461,6 +462,118 @@ def track_cmd(
         frame_steps = [_step_of(files[i]) if _step_of(files[i]) is not None else int(i) for i in pick]
         animate_partitions(parts, frame_steps, out / "partition.gif")
         typer.echo(f"wrote {out}/partition.gif ({len(parts)} frames)")
+
+
+@app.command("bench")
+def bench_cmd(
+    suite: str = typer.Option("quick", "--suite", help="'quick' (under two minutes on 2 cores) or 'full'. With "
+                              "--model it sets the rounds and grid resolutions only."),
+    device: str = typer.Option("cpu", "--device", help="Where the exact engine runs: 'cpu' or 'cuda' (fails "
+                               "unless relugeo's CUDA engine and a GPU are both there)."),
+    methods: str = typer.Option("exact,grid,vertex", "--methods", help="Comma-separated: exact (required), grid "
+                                "(dense sampling), vertex (the published LC estimator, LC cases only)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every measurement, the checks and the "
+                                            "machine (CPU, cores, threads, versions, BLAS, GPU) here, atomically."),
+    case: Optional[List[str]] = typer.Option(None, "--case", help="Run only this suite case (repeat for several; "
+                                             "see --list)."),
+    list_cases: bool = typer.Option(False, "--list", help="List the suite's cases and recorded counts, then exit."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Hold numba, BLAS and torch to this many "
+                                          "threads (default: numba's, all cores)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Benchmark your own checkpoint instead of the "
+                                         "suite (needs --data)."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="With --model: architecture spec for a bare "
+                                       "state_dict, e.g. 'mlp:64-200-200-200-10:relu'."),
+    data: Optional[Path] = typer.Option(None, "--data", help="With --model: points (.npy, .npz, .csv); slices "
+                                        "run through them and LC is measured at them."),
+    slices: int = typer.Option(3, "--slices", help="With --model: 2-D slices through three random points."),
+    segments: int = typer.Option(3, "--segments", help="With --model: 1-D segments between two random points."),
+    points: int = typer.Option(200, "--points", help="With --model: points for local complexity (0: none)."),
+    radius: Optional[float] = typer.Option(None, "--radius", help="With --model: LC radius in input units "
+                                           "(default 8% of the median distance between two points)."),
+    seed: int = typer.Option(0, "--seed", help="With --model: seed of the random points."),
+    trust: bool = typer.Option(False, "--trust", help="Allow unpickling whole-module checkpoints you trust."),
+) -> None:
+    """Count regions on a fixed, versioned suite of nets and domains (or on your own network), time
+    the exact engine against grid sampling and the vertex estimator, and check every count
+    against the one recorded for the suite. Exits 1 when a count or check fails."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from . import RelugeoError, benchmark, load
+    from .io import read_points, write_text
+
+    if suite not in benchmark.SUITES:
+        _fail(f"--suite must be one of {', '.join(benchmark.SUITES)}; got {suite!r}")
+    try:
+        wanted = benchmark.parse_methods(methods)
+        benchmark.engine_options(device)
+    except benchmark.BenchmarkError as exc:
+        _fail(str(exc))
+    if model is None and (data is not None or arch is not None):
+        _fail("--data and --arch describe your own network: pass them with --model CHECKPOINT")
+    if model is not None and case:
+        _fail("--case selects suite cases; it cannot be combined with --model")
+    if list_cases:
+        for c in benchmark.cases(suite):
+            counts = ", ".join(f"{k} {v:,}" for k, v in c.expected.items())
+            typer.echo(f"{c.name:24s} {counts:34s} {c.describe()}")
+        return
+    if model is None:
+        chosen = benchmark.cases(suite)
+        if case:
+            names = {c.name: c for c in benchmark.cases("full")}
+            bad = [n for n in case if n not in names]
+            if bad:
+                _fail(f"unknown --case {', '.join(map(repr, bad))}; the cases are: {', '.join(names)}")
+            chosen = [names[n] for n in case]
+        workloads = [c.build() for c in chosen]
+        what = f"suite v{benchmark.SUITE_VERSION} '{suite}'"
+    else:
+        if data is None:
+            _fail("--model needs --data POINTS: the slices run through them and LC is measured at them")
+        try:
+            X, _, _ = read_points(data)
+            net = load(model, arch, trust=trust)
+            workloads = benchmark.user_workloads(net, X, slices=slices, segments=segments, points=points,
+                                                 radius=radius, seed=seed)
+        except (RelugeoError, ValueError, FileNotFoundError) as exc:
+            _fail(str(exc))
+        what = f"{model.name} on {data.name}"
+    err = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("warm-up", total=len(workloads) + 1)
+        try:
+            result = benchmark.run(workloads, methods=wanted, suite=suite, device=device, threads=threads,
+                                   progress=lambda d, n, label: bar.update(task, completed=d, description=label))
+        except benchmark.BenchmarkError as exc:
+            _fail(str(exc))
+    result.command = " ".join(
+        ["relugeo bench", f"--suite {suite}", f"--device {device}", f"--methods {','.join(wanted)}"]
+        + [f"--case {c!r}" for c in case or []] + ([f"--threads {threads}"] if threads else [])
+        + ([f"--model {model}", f"--data {data}"] + ([f"--arch {arch}"] if arch else []) if model else [])
+        + ([f"--json {json_out}"] if json_out else []))
+    view = Table(title=f"relugeo bench: {what}, {len(workloads)} cases on {device} "
+                       f"({result.machine['threads']['numba']} numba threads)")
+    for col in benchmark.table.COLUMNS:
+        view.add_column(col, justify="left" if col in ("case", "check") else "right", no_wrap=col == "case")
+    for row in benchmark.table.rows(result):
+        view.add_row(*row)
+    Console(width=None if sys.stdout.isatty() else 120).print(view)
+    fresh = result.extra["numba_cache_files_before"] == 0
+    typer.echo(f"warm-up ({'first numba compilation' if fresh else 'numba cache load or recompilation'}, "
+               f"not timed): {result.warmup_seconds:.2f} s; whole run {result.total_seconds:.2f} s")
+    if json_out is not None:
+        import json
+
+        write_text(json.dumps(result.to_dict(), indent=1) + "\n", json_out)
+        typer.echo(f"wrote {json_out}")
+    if not result.ok:
+        for line in result.problems:
+            typer.secho(f"FAILED {line}", fg=typer.colors.RED, err=True)
+        typer.secho(f"error: {len(result.problems)} check(s) failed", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
 
 
 def main() -> None:  # pragma: no cover - entry point
