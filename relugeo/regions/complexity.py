@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from ..kernels import cpu
+from ..kernels import backend
 from ..nets.pwanet import PWANet
 from . import engine
 
@@ -137,6 +138,7 @@ def local_complexity(
     groups=None,
     client=None,
     progress: Callable[[int, int], None] | None = None,
+    device: str = "cpu",
 ) -> LCResult:
     """Local complexity of ``net`` around every point of ``X``.
 
@@ -171,6 +173,9 @@ def local_complexity(
         Fan the batches out over a dask cluster; results are identical.
     progress : callable(done, total), optional
         Called after every batch.
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+        Exact method: kernels that split the neighbourhoods; "auto" takes CUDA
+        only when numba sees a GPU, an explicit "cuda" raises when it cannot run.
 
     Returns
     -------
@@ -211,7 +216,7 @@ def local_complexity(
                 f"n_directions must be between 1 and the input dimension {net.input_dim}; got {n_directions!r}"
             )
     V = frame(net.input_dim, P, seed)
-    fn = _METHODS[method]
+    fn = functools.partial(_METHODS[method], device=device) if method == "exact" else _METHODS[method]
     t0 = time.perf_counter()
     chunks = [slice(s, min(s + batch_size, len(X))) for s in range(0, len(X), int(batch_size))]
     if client is not None:
@@ -233,7 +238,7 @@ def local_complexity(
 
 
 @_register("exact")
-def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str):
+def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str, device: str = "cpu"):
     N = X.shape[0]
     k = V.shape[1]
     with_logits = layers == "all"
@@ -246,28 +251,29 @@ def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str
     roots = engine.root_batch(net, X, V, cross_polytope(k, radius))
     depth = len(widths)
     tol = engine.DEFAULT_TOL
+    kern = backend(device)
     if with_logits or depth == 0 or any(layer.is_max for layer in net.hidden[-2:]):
 
         def consume(b: engine.CellBatch) -> None:
-            cpu.reduce_leaves(b.off, b.vx, b.vy, b.elay, b.eneu, b.root, b.pre, layer_offset[:-1],
+            kern.reduce_leaves(b.off, b.vx, b.vy, b.elay, b.eneu, b.root, b.pre, layer_offset[:-1],
                               layer_offset[-1], with_logits, b.uscale, tol, counts, hits, length)
 
-        engine.walk(net, roots, consume)
+        engine.walk(net, roots, consume, device=device)
     elif k == 1 or depth == 1 or not net.layers[depth - 1].is_dense:
         # the last hidden layer only needs counting: its cells are never split for real
 
         def consume(b: engine.CellBatch) -> None:
-            cpu.reduce_last_layer(b.pre, b.off, b.vx, b.vy, b.elay, b.eneu, b.root, b.uscale, tol, depth - 1,
+            kern.reduce_last_layer(b.pre, b.off, b.vx, b.vy, b.elay, b.eneu, b.root, b.uscale, tol, depth - 1,
                                   net.layers[depth - 1].slopes, layer_offset[:-1], counts, hits, length)
 
-        engine.walk(net, roots, consume, final_layer=depth - 1)
+        engine.walk(net, roots, consume, final_layer=depth - 1, device=device)
     else:
         # the last two hidden layers in one fused pass: no cell map of the last layer is stored
         last = depth - 1
 
         def consume(b: engine.CellBatch) -> None:
-            c = engine.count_batch(net, b, tol)
-            pieces, lengths, next_hits = cpu.split_cells_reduce(
+            c = engine.count_batch(net, b, tol, device)
+            pieces, lengths, next_hits = kern.split_cells_reduce(
                 b.pre, b.off, b.vx, b.vy, b.elay, b.eneu, b.uscale, tol, b.layer,
                 net.layers[b.layer].slopes, c.bits, c.cuts, c.ncut, c.base, net.weight_t(last),
                 net.layers[last].slopes)
@@ -281,7 +287,7 @@ def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str
             vroot = np.repeat(b.root, np.diff(b.off))
             hits[vroot[inner], layer_offset[b.elay[inner]] + b.eneu[inner]] = 1
 
-        engine.walk(net, roots, consume, final_layer=depth - 2)
+        engine.walk(net, roots, consume, final_layer=depth - 2, device=device)
     bounds = list(layer_offset) + ([H] if with_logits else [])
     neurons = np.stack([hits[:, bounds[j]:bounds[j + 1]].sum(axis=1) for j in range(len(bounds) - 1)],
                        axis=1).astype(np.int64)

@@ -17,7 +17,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ..errors import RegionLimitError
-from ..kernels import cpu
+from ..kernels import backend, cpu
 from ..nets.pwanet import PWANet
 
 DEFAULT_TOL = 1e-10
@@ -134,11 +134,13 @@ class Counted:
     base: np.ndarray
 
 
-def count_batch(net: PWANet, batch: CellBatch, tol: float) -> Counted:
-    """Classify every neuron of ``batch.layer`` on every cell and count the children."""
+def count_batch(net: PWANet, batch: CellBatch, tol: float, device: str = "cpu") -> Counted:
+    """Classify every neuron of ``batch.layer`` on every cell and count the children
+    (kernels of ``device``, see :func:`relugeo.kernels.backend`)."""
     layer = net.layers[batch.layer]
     k = batch.pre.shape[1] - 1
-    count = cpu.split_cells_count if k == 2 else cpu.split_intervals_count
+    kern = backend(device)
+    count = kern.split_cells_count if k == 2 else kern.split_intervals_count
     bits, cuts, ncut, npieces, nverts, masked = count(
         batch.pre, batch.off, batch.vx, batch.vy, batch.elay, batch.eneu, batch.uscale, tol, batch.layer,
         layer.slopes,
@@ -152,13 +154,14 @@ def count_batch(net: PWANet, batch: CellBatch, tol: float) -> Counted:
 
 
 def split_batch(net: PWANet, batch: CellBatch, tol: float, counted: Counted | None = None,
-                start: int = 0, stop: int | None = None) -> CellBatch:
+                start: int = 0, stop: int | None = None, device: str = "cpu") -> CellBatch:
     """Split cells ``start:stop`` of ``batch`` by the neurons of ``batch.layer``;
     return the children with the map of the next layer (or of the logits) on each."""
     layer = net.layers[batch.layer]
     k = batch.pre.shape[1] - 1
-    write = cpu.split_cells_write if k == 2 else cpu.split_intervals_write
-    c = count_batch(net, batch, tol) if counted is None else counted
+    kern = backend(device)
+    write = kern.split_cells_write if k == 2 else kern.split_intervals_write
+    c = count_batch(net, batch, tol, device) if counted is None else counted
     stop = batch.n_cells if stop is None else stop
     rows = slice(start, stop)
     piece_start = np.zeros(stop - start + 1, dtype=np.int64)
@@ -249,6 +252,7 @@ def walk(
     batch_cells: int | None = None,
     max_regions: int | None = None,
     final_layer: int | None = None,
+    device: str = "cpu",
 ) -> int:
     """Split ``roots`` through every hidden layer; pass each batch of leaves to ``consume``.
 
@@ -259,7 +263,7 @@ def walk(
     ``final_layer`` unsplit. Returns the number of cells handed to
     ``consume``. Raises :class:`RegionLimitError` as soon as the regions
     found plus the cells still pending (each holds at least one region)
-    exceed ``max_regions``.
+    exceed ``max_regions``. ``device`` picks the kernels ("cpu", "cuda" or "auto").
     """
     depth = len(net.hidden) if final_layer is None else int(final_layer)
     batch_cells = auto_batch_cells(net) if batch_cells is None else int(batch_cells)
@@ -268,10 +272,10 @@ def walk(
     # parallelism comes from the compiled kernels; a threaded BLAS on these small,
     # cache-sized products only adds contention
     with _single_threaded_blas():
-        return _walk(net, roots, consume, tol, batch_cells, max_regions, depth)
+        return _walk(net, roots, consume, tol, batch_cells, max_regions, depth, device)
 
 
-def _walk(net, roots, consume, tol, batch_cells, max_regions, depth) -> int:
+def _walk(net, roots, consume, tol, batch_cells, max_regions, depth, device="cpu") -> int:
     n = roots.n_cells
     stack = [roots.take(s, min(s + batch_cells, n)) for s in reversed(range(0, n, batch_cells))]
     pending = n
@@ -290,11 +294,11 @@ def _walk(net, roots, consume, tol, batch_cells, max_regions, depth) -> int:
             nc = children.n_cells
             stack.extend(children.take(s, min(s + batch_cells, nc)) for s in reversed(range(0, nc, batch_cells)))
             continue
-        counted = count_batch(net, batch, tol)
+        counted = count_batch(net, batch, tol, device)
         pending += int(counted.npieces.sum())
         _check_limit(max_regions, done + pending, batch.layer)
         for start, stop in reversed(_groups(counted.npieces, batch_cells)):
-            stack.append(split_batch(net, batch, tol, counted, start, stop))
+            stack.append(split_batch(net, batch, tol, counted, start, stop, device))
     return done
 
 

@@ -330,6 +330,7 @@ def partition(
     max_regions: int | None = 10_000_000,
     batch_cells: int | None = None,
     tol: float = engine.DEFAULT_TOL,
+    device: str = "cpu",
 ) -> Partition:
     """The exact partition of a slice's domain into activation regions.
 
@@ -348,6 +349,9 @@ def partition(
     tol : float, default 1e-10
         Relative on-hyperplane tolerance: a vertex within
         ``tol * (|grad| * U + |offset|)`` of a neuron's zero set lies on it.
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+        Kernels that split the cells; "auto" takes CUDA only when numba sees a
+        GPU, an explicit "cuda" raises when it cannot run. Results are the same.
 
     Returns
     -------
@@ -368,7 +372,8 @@ def partition(
     origin = slice_.origin + slice_.basis @ centre
     roots = engine.root_batch(net, origin[None, :], slice_.basis, slice_.vertices - centre)
     leaves: list[engine.CellBatch] = []
-    engine.walk(net, roots, leaves.append, tol=tol, batch_cells=batch_cells, max_regions=max_regions)
+    engine.walk(net, roots, leaves.append, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
+                device=device)
     k = slice_.dim
     offs, shift = [np.zeros(1, dtype=np.int64)], 0
     for b in leaves:

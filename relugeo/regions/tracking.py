@@ -141,6 +141,7 @@ class _Config:
     bins: np.ndarray
     batch_size: int
     keep_partitions: bool
+    device: str = "cpu"
 
     def fingerprint(self) -> str:
         h = hashlib.sha256()
@@ -298,7 +299,8 @@ def _measure(net: PWANet, cfg: _Config) -> dict:
                 if r not in cfg.radius[method]:
                     continue
                 res = local_complexity(net, X, r, dim=2, method=method, n_directions=cfg.n_directions,
-                                       seed=cfg.seed, layers=cfg.layers, batch_size=cfg.batch_size)
+                                       seed=cfg.seed, layers=cfg.layers, batch_size=cfg.batch_size,
+                                       device=cfg.device)
                 cols[f"lc_{method}"] = res.lc
                 _row(rows, name, f"lc_{method}", res.lc.mean(), r)
                 if method == "exact":
@@ -318,7 +320,7 @@ def _measure(net: PWANet, cfg: _Config) -> dict:
     lengths = np.zeros(len(bins) - 1)
     db_length = db_area = 0.0
     for s, sl in enumerate(cfg.slices):
-        part = partition(net, sl)
+        part = partition(net, sl, device=cfg.device)
         if cfg.keep_partitions:
             partitions.append(part)
         h = slice_scale(part)
@@ -459,6 +461,7 @@ def track(
     batch_size: int = 1024,
     client=None,
     progress: Callable[[int, int], None] | None = None,
+    device: str = "cpu",
 ) -> TrackResult:
     """Measure region migration over an ordered series of checkpoints.
 
@@ -527,6 +530,9 @@ def track(
         sent to the workers); the results are identical to a local run.
     progress : callable(done, total), optional
         Called after each checkpoint is computed and written.
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+        Kernels of the partitions and the exact local complexity (see
+        :func:`relugeo.partition`); the results do not depend on it.
 
     Returns
     -------
@@ -604,7 +610,7 @@ def track(
         labels={k: None if labels[k] is None else labels[k][index[k]] for k in sets},
         slices=tuple(slice_objs), radius=radius, n_directions=int(n_directions),
         seed=int(seed), layers=layers, bins=bins, batch_size=int(batch_size),
-        keep_partitions=bool(keep_partitions),
+        keep_partitions=bool(keep_partitions), device=device,
     )
     fp = cfg.fingerprint()
 
@@ -641,7 +647,7 @@ def track(
         for i in range(len(files)):
             if steps[i] not in partitions and cfg.slices:
                 net = load(files[i], arch, trust=trust)
-                partitions[steps[i]] = [partition(net, sl) for sl in cfg.slices]
+                partitions[steps[i]] = [partition(net, sl, device=cfg.device) for sl in cfg.slices]
 
     frames = {name: [] for name in _TABLES}
     for i, k in enumerate(keys):
