@@ -13,7 +13,6 @@ one-core numbers for every method alike.
 from __future__ import annotations
 
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import relugeo as rg
+from relugeo.benchmark.machine import cpu_model
 
 _SESSION = {}
 
@@ -133,21 +133,10 @@ def pytest_runtest_logreport(report):
         outcomes[report.nodeid] = report.outcome
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def pytest_benchmark_update_machine_info(config, machine_info):
     import sklearn
 
-    machine_info["cpu_model"] = _cpu_model()
+    machine_info["cpu_model"] = cpu_model()
     machine_info["cpu_count"] = os.cpu_count()
     machine_info["python"] = sys.version.split()[0]
     machine_info["versions"] = {
