@@ -77,3 +77,23 @@ def test_local_complexity_of_conv_nets_counts_each_neighbourhood(name):
     for i, x in enumerate(X):
         part = rg.partition(net, rg.Slice(x, lc.frame[:, :2], cross_polytope(2, 0.8)))
         assert lc.regions[i] == part.n_regions
+
+
+def test_track_follows_exported_resnet_checkpoints(tmp_path):
+    import torch
+
+    modules = {}
+    for step, seed in ((0, 0), (10, 1)):
+        module, shape = bn_resnet(seed)
+        module.eval()
+        modules[step] = module
+        program = torch.export.export(module, (torch.randn(2, *shape),))
+        torch.export.save(program, tmp_path / f"step_{step}.pt2")
+    X = np.random.default_rng(0).normal(size=(10, int(np.prod(shape))))
+    res = rg.track(tmp_path, X, slices=1, points=5, radius=0.2, methods=("exact",))
+    assert sorted(res.points.step.unique()) == [0, 10]
+    for step, module in modules.items():
+        rows = res.points[res.points.step == step]
+        lc = rg.local_complexity(rg.from_torch(module), X[rows.point.to_numpy()], 0.2, dim=2, seed=0)
+        np.testing.assert_array_equal(rows.regions_exact.to_numpy(), lc.regions)
+    assert (res.table.measure == "n_regions").any()
