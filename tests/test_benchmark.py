@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 import relugeo as rg
 from relugeo import benchmark
-from relugeo.benchmark import runner as bench_runner
 from relugeo.benchmark import suite as bench_suite
 from relugeo.cli import app
 from relugeo.nets import build_module
@@ -188,16 +187,14 @@ def test_bad_user_inputs_fail_cleanly(user_files):
 
 
 def test_cuda_is_refused_rather_than_run_on_the_cpu(monkeypatch):
-    res = runner.invoke(app, ["bench", "--device", "cuda", "--case", "2d w16-d3"])
-    if "device" not in __import__("inspect").signature(rg.partition).parameters:
-        assert res.exit_code == 2 and "no CUDA engine" in res.output
-    # an engine that takes device= on a machine without a GPU
-    monkeypatch.setattr(bench_runner, "partition", lambda net, sl, device="auto": None)
-    monkeypatch.setattr(bench_runner, "local_complexity", lambda net, X, r, device="auto": None)
     monkeypatch.setattr("relugeo.benchmark.machine.gpu_info", lambda: {"cuda_available": False, "devices": []})
+    res = runner.invoke(app, ["bench", "--device", "cuda", "--case", "2d w16-d3"])
+    assert res.exit_code == 2 and "no usable CUDA GPU" in res.output
     with pytest.raises(benchmark.BenchmarkError, match="no usable CUDA GPU"):
         benchmark.engine_options("cuda")
     assert benchmark.engine_options("cpu") == ({"device": "cpu"}, {"device": "cpu"})
+    with pytest.raises(benchmark.BenchmarkError, match="device must be one of"):
+        benchmark.engine_options("auto")
 
 
 def test_list_prints_every_case_with_its_counts():

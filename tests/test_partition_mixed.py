@@ -8,7 +8,7 @@ of the same net and shares no code with the engine.
 import numpy as np
 import pytest
 from common import random_slice
-from oracle import hidden_patterns, oracle_partition_1d, oracle_partition_2d, sample_patterns
+from oracle import hidden_patterns, oracle_partition_2d, sample_patterns
 from test_partition import assert_matches_oracle, n_hidden, run_oracle, to_pwanet, unpack
 
 import relugeo as rg

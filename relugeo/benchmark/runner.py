@@ -10,7 +10,6 @@ compilation (or loading the compiled cache) is measured once, reported as
 from __future__ import annotations
 
 import contextlib
-import inspect
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -97,27 +96,19 @@ class BenchResult:
 def engine_options(device: str) -> tuple[dict, dict]:
     """Keyword arguments selecting ``device``: ``(for partition, for local_complexity)``.
 
-    ``"cpu"`` works with any relugeo: ``device="cpu"`` is passed to each
-    function that takes it, so none picks a GPU by itself. ``"cuda"`` needs
-    both functions to take ``device=`` and a usable CUDA GPU; otherwise a
-    :class:`BenchmarkError` says which is missing, so a CUDA benchmark never
-    silently runs on the CPU.
+    ``"cuda"`` needs a GPU that numba.cuda can use; otherwise a
+    :class:`BenchmarkError` says so, so a CUDA benchmark never silently runs
+    on the CPU (``device="auto"`` is not offered for the same reason).
     """
     if device not in DEVICES:
         raise BenchmarkError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
-    takes = ["device" in inspect.signature(fn).parameters for fn in (partition, local_complexity)]
-    if device == "cpu":
-        return tuple({"device": "cpu"} if t else {} for t in takes)
-    if not all(takes):
-        raise BenchmarkError("--device cuda: this relugeo has no CUDA engine (partition() and "
-                             "local_complexity() take no device argument); run with --device cpu")
-    from .machine import gpu_info
+    if device == "cuda":
+        from .machine import gpu_info
 
-    gpu = gpu_info()
-    if not gpu["cuda_available"]:
-        raise BenchmarkError("--device cuda: numba.cuda finds no usable CUDA GPU on this machine "
-                             "(numba.cuda.is_available() is False); run with --device cpu")
-    return {"device": "cuda"}, {"device": "cuda"}
+        if not gpu_info()["cuda_available"]:
+            raise BenchmarkError("--device cuda: numba.cuda finds no usable CUDA GPU on this machine "
+                                 "(numba.cuda.is_available() is False); run with --device cpu")
+    return {"device": device}, {"device": device}
 
 
 @contextlib.contextmanager
