@@ -3,12 +3,13 @@
 Usage::
 
     python bench/report.py [bench/results.json] [--bench bench/bench-quick.json ...]
-                           [--scaling bench/scaling.json] [-o bench/RESULTS.md]
+                           [--scaling bench/scaling.json] [--gpu bench/gpu.json] [-o bench/RESULTS.md]
 
 Sources, each optional: the pytest-benchmark JSON of the bench suites
 (``results.json``), the JSON of ``relugeo bench --json`` runs (default: every
 ``bench/bench-*.json``) and the scaling study (``bench/scaling.json`` and its
-figure ``scaling.png``, from ``bench/scaling.py``).
+figure ``scaling.png``, from ``bench/scaling.py``) and the GPU run of
+``bench/gpu.py`` (``bench/gpu.json``).
 """
 
 from __future__ import annotations
@@ -358,7 +359,7 @@ def commands_section(data, benches, scaling) -> list[str]:
     return lines
 
 
-def render(data, benches=(), scaling=None) -> str:
+def render(data, benches=(), scaling=None, gpu=None) -> str:
     lines = [
         "# relugeo benchmark results",
         "",
@@ -383,6 +384,7 @@ def render(data, benches=(), scaling=None) -> str:
         lines += bench_markdown(b, path)
     if scaling is not None:
         lines += scaling_section(scaling)
+    lines += gpu_section(gpu)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -494,6 +496,29 @@ def scaling_section(sc) -> list[str]:
     return lines
 
 
+GPU_INTRO = """`bench/gpu.py` checks relugeo's CUDA kernels against its CPU kernels and times both, in one run on a machine with a CUDA GPU. From the repository root:
+
+```bash
+python bench/gpu.py --json bench/gpu.json
+```
+
+- **Checks**, on fresh random inputs (a new seed every run, printed; `--seed` repeats one): every public kernel that `relugeo/kernels/cuda.py` runs on the device is called on the inputs its CPU twin received from `rg.partition` (2-D and 1-D, ReLU and leaky ReLU) and `rg.local_complexity` (dim 1 and 2, hidden layers and logits) on random nets, and on random sign matrices and a batch of degenerate cells; integer outputs must be equal, float outputs within 1e-9 relative. End to end, `device="cuda"` must give the CPU's partition (count and patterns; vertices and areas within 1e-9 relative) and its local-complexity counts. The first mismatch ends the run with exit status 1 and is named; without a GPU the script exits with status 2.
+- **Timings**, CPU (numba kernels on every core) against GPU, median of 5 calls after one untimed warm-up call: 2-D partitions of the anchor nets w64-d3, w128-d3 and w256-d3 on [-1, 1]^2 and of w128-d3 and w256-d3 on [-4, 4]^2 (w256-d3 also with `batch_cells=65536`); exact local complexity of the 64-200-200-200-10 digits MLP, 2-D and 1-D at 10,000 points (the 1,797 digits cycled, with N(0, 0.02^2) jitter), r = 0.25, and 2-D at 1,000 points, r = 1. The issue's target is the 2-D run at 10,000 points in under one second on the GPU. Every timed GPU result is checked against the CPU's.
+- **The device's own rates**, in the same run: dense float64 matmul (torch.cuda when torch has CUDA, otherwise a tiled shared-memory numba.cuda kernel in the script, labelled so) and copy bandwidth (host to device from pinned memory, device to device). Each GPU time is set against them: the matmul FLOPs and the bytes copied in that time, and for partitions the dense-matmul floor of the regions' own maps.
+
+`NUMBA_ENABLE_CUDASIM=1 python bench/gpu.py --smoke` runs every part at tiny sizes (2-6-5-3 nets, a few cells, 2 points) under numba's CUDA simulator, about 20 s on this machine; it exercises the script, and its times are not timings."""
+
+
+def gpu_section(gpu) -> list[str]:
+    """What bench/gpu.py checks and measures, then its report when a GPU run's JSON exists."""
+    lines = ["## GPU (`bench/gpu.py`)", "", GPU_INTRO, ""]
+    if gpu is None:
+        return lines + ["No GPU measurement has been recorded yet (no `bench/gpu.json`), so there is no table.", ""]
+    from gpu import report as gpu_report
+
+    return lines + ["#" + gpu_report(gpu), ""]
+
+
 def _bench_order(item) -> tuple:
     path, b = item
     return ({"quick": 0, "full": 1}.get(b.get("suite"), 2), path)
@@ -524,6 +549,8 @@ def main(argv=None) -> None:
                         help="JSON of `relugeo bench --json` (repeat; default every bench/bench-*.json)")
     parser.add_argument("--scaling", default=str(HERE / "scaling.json"),
                         help="JSON of bench/scaling.py (skipped when absent)")
+    parser.add_argument("--gpu", default=str(HERE / "gpu.json"),
+                        help="JSON of bench/gpu.py --json (the section says none was recorded when absent)")
     parser.add_argument("-o", "--output", default=str(HERE / "RESULTS.md"))
     args = parser.parse_args(argv)
     data = None
@@ -535,7 +562,8 @@ def main(argv=None) -> None:
     scaling = json.loads(Path(args.scaling).read_text()) if Path(args.scaling).exists() else None
     if data is None and not benches and scaling is None:
         raise SystemExit(f"no benchmark JSON found: {args.json}, bench/bench-*.json, {args.scaling}")
-    write_atomic(Path(args.output), render(data, benches, scaling))
+    gpu = json.loads(Path(args.gpu).read_text()) if Path(args.gpu).exists() else None
+    write_atomic(Path(args.output), render(data, benches, scaling, gpu))
     print(f"wrote {args.output}")
 
 
