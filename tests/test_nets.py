@@ -25,7 +25,8 @@ from relugeo.nets import (
     load_module,
     parse_arch,
     save,
-    torch_import,
+    torch_check,
+    torch_program,
 )
 
 
@@ -242,7 +243,7 @@ def test_shapes_that_do_not_chain_are_invalid():
 
 
 def test_check_catches_a_wrong_conversion(monkeypatch):
-    monkeypatch.setattr(torch_import, "_merge_slopes", lambda a, b: a + b)
+    monkeypatch.setattr(torch_program, "_merge_slopes", lambda a, b: a + b)
     model = _seeded(nn.Sequential(nn.Linear(2, 8), nn.LeakyReLU(0.1), nn.LeakyReLU(0.2), nn.Linear(8, 1)))
     with pytest.raises(InvalidNetworkError, match="max abs difference"):
         from_torch(model)
@@ -281,7 +282,7 @@ def test_module_is_not_modified(monkeypatch, copyable):
     if not copyable:
         def no_copy(obj, memo=None):
             raise RuntimeError("not copyable")
-        monkeypatch.setattr(torch_import.copy, "deepcopy", no_copy)
+        monkeypatch.setattr(torch_check.copy, "deepcopy", no_copy)
     before = _fingerprint(model)
     torch_state, np_state = torch.get_rng_state(), np.random.get_state()
     from_torch(model)

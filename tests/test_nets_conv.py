@@ -14,7 +14,7 @@ from torch.nn import functional as F
 
 import relugeo as rg
 from relugeo.errors import InvalidNetworkError, UnsupportedLayerError
-from relugeo.nets import from_torch, torch_import
+from relugeo.nets import from_torch, torch_layers, torch_program
 
 
 def _seeded(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -131,10 +131,10 @@ def test_conv_layers_compose_into_one_dense_map():
 # max-pooling windows
 # ---------------------------------------------------------------------------
 def test_maxpool_windows_by_hand():
-    win, out = torch_import._max_windows((1, 3, 3), 2, 2, 1, 1, False, "pool")
+    win, out = torch_layers._max_windows((1, 3, 3), 2, 2, 1, 1, False, "pool")
     assert out == (1, 2, 2)
     np.testing.assert_array_equal(win, [[-1, -1, -1, 0], [-1, -1, 1, 2], [-1, 3, -1, 6], [4, 5, 7, 8]])
-    win, out = torch_import._max_windows((2, 3), 2, 2, 0, 1, True, "pool")
+    win, out = torch_layers._max_windows((2, 3), 2, 2, 0, 1, True, "pool")
     assert out == (2, 2)  # ceil_mode adds a last, half-empty window
     np.testing.assert_array_equal(win, [[0, 1], [2, -1], [3, 4], [5, -1]])
 
@@ -146,7 +146,7 @@ def test_maxpool_windows_by_hand():
 def test_maxpool_windows_match_torch(kernel, stride, padding, dilation, ceil):
     shape = (2, 7, 8)
     z = np.random.default_rng(0).standard_normal(shape)
-    win, out = torch_import._max_windows(shape, kernel, stride, padding, dilation, ceil, "pool")
+    win, out = torch_layers._max_windows(shape, kernel, stride, padding, dilation, ceil, "pool")
     want, idx = F.max_pool2d(torch.from_numpy(z)[None], kernel, stride, padding, dilation, ceil,
                              return_indices=True)
     assert out == tuple(want.shape[1:])
@@ -361,7 +361,7 @@ def test_too_big_dense_map_is_refused_or_kept_as_an_operator():
 def test_linear_maps_equal_the_dense_maps(monkeypatch, builder):
     model, _ = builder(0)
     dense = from_torch(model)
-    monkeypatch.setattr(torch_import, "MAX_DENSE_ENTRIES", 2000)
+    monkeypatch.setattr(torch_program, "MAX_DENSE_ENTRIES", 2000)
     ops = from_torch(model, linear_maps=True)
     assert not any(layer.is_dense for layer in ops.layers[:-1])
     for a, b in zip(dense.layers, ops.layers):
@@ -401,13 +401,13 @@ def test_bad_input_shape(bad):
 
 def test_wrong_lowering_is_caught_by_the_check(monkeypatch):
     model, _ = maxpool_cnn(0)
-    real = torch_import._max_windows
+    real = torch_layers._max_windows
 
     def rolled(*args):
         win, out = real(*args)
         return np.roll(win, 1, axis=0), out  # every window one place off
 
-    monkeypatch.setattr(torch_import, "_max_windows", rolled)
+    monkeypatch.setattr(torch_layers, "_max_windows", rolled)
     with pytest.raises(InvalidNetworkError, match="max abs difference"):
         from_torch(model)
     from_torch(model, check=False)  # the same conversion goes through unchecked
