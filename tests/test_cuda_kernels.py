@@ -35,7 +35,7 @@ def test_cuda_without_gpu_raises_clearly():
 
 
 I8, I4, U8, F8, W8 = "int64[::1]", "int32[::1]", "uint8[:, ::1]", "float64[::1]", "uint64[:, ::1]"
-F2, F3, C4 = "float64[:, ::1]", "float64[:, :, ::1]", "int32[:, ::1]"
+F2, F3, C4, I2 = "float64[:, ::1]", "float64[:, :, ::1]", "int32[:, ::1]", "int64[:, ::1]"
 KERNEL_SIGNATURES = {
     "_scan_blocks": [I8, I8, I8],
     "_add_block_offsets": [I8, I8],
@@ -51,6 +51,13 @@ KERNEL_SIGNATURES = {
                          I8, F8, F8, I4, I4, W8, F3, I8],
     "_piece_cells": [I8, I8],
     "_reduce_leaves_kernel": [I8, F8, F8, I4, I4, I8, F3, I8, "int64", "boolean", F8, "float64", U8, F8],
+    "_interval_count_kernel": [F3, I8, F8, F8, "float64", F8, U8, C4, I8, I8, I8, F3, F2, C4, I2],
+    "_interval_write_kernel": [F3, I8, F8, I4, I4, F8, "float64", "int64", F8, W8, "int64", U8, C4, I8, I8, I8,
+                               F3, F2, I8, F8, F8, I4, I4, W8, F3, I8, F2, I2, W8],
+    "_new_edge_lengths": [I8, I8, I8, F8, F8, I4, "int64", F8],
+    "_ring_edge_lengths": [I8, F8, F8, I4, "boolean", F8],
+    "_piece_next_maps": [I8, W8, F3, C4, I8, F8, F3, F2, F8, F3, F8],
+    "_reduce_children": [I8, I8, F8, F8, I4, C4, I8, I8, F8, I8, F8, U8],
 }
 
 

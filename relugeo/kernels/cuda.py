@@ -12,11 +12,19 @@ an exclusive scan gives every child its place, and a write pass copies or
 cuts the rings. Each piece emits its positive side first, so the pieces of a
 cell come out in the CPU kernel's order, vertex for vertex.
 
+Splitting intervals (1-D cells) runs one thread per cell; its breakpoints are
+sorted by a port of numba's ``np.argsort`` quicksort, so coinciding
+breakpoints come out in the CPU kernel's order too.
+
+Per-root sums run on the host in the CPU kernels' order (``np.add.at`` adds
+its items one after another), so they are bit for bit the CPU kernels' where
+the device computes every addend as the CPU does.
+
 On the GPU: ``pack_signs``, ``polygon_area_centroid``, ``split_cells_count``,
-``split_cells_write``, ``reduce_leaves``. On the CPU (the ``cpu.py`` kernel,
-called from here): ``split_intervals_count``, ``split_intervals_write``,
-``reduce_last_layer``, ``split_cells_reduce``, ``split_cells_max``,
-``decision_boundary_2d``, ``decision_boundary_1d``.
+``split_cells_write``, ``split_intervals_count``, ``split_intervals_write``,
+``reduce_leaves``, ``reduce_last_layer``, ``split_cells_reduce``. On the CPU
+(the ``cpu.py`` kernel, called from here): ``split_cells_max``,
+``decision_boundary_2d``, ``decision_boundary_1d``, ``split_polygon``.
 """
 
 from __future__ import annotations
@@ -32,10 +40,6 @@ from . import cpu
 THREADS = 16 if config.ENABLE_CUDASIM else 128
 
 # kernels without a CUDA body yet: the CPU kernel, same contract
-split_intervals_count = cpu.split_intervals_count
-split_intervals_write = cpu.split_intervals_write
-reduce_last_layer = cpu.reduce_last_layer
-split_cells_reduce = cpu.split_cells_reduce
 split_cells_max = cpu.split_cells_max
 decision_boundary_2d = cpu.decision_boundary_2d
 decision_boundary_1d = cpu.decision_boundary_1d
@@ -455,6 +459,45 @@ def split_cells_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes):
             nverts.copy_to_host(), masked.copy_to_host())
 
 
+@cuda.jit(device=True)
+def _active(side, srow, j):
+    """Whether bit ``j`` of row ``srow`` of ``side`` is set: the child is on cutting line ``j``'s positive side."""
+    return (side[srow, j >> 6] >> np.uint64(j & 63)) & np.uint64(1) == 1
+
+
+@cuda.jit(device=True)
+def _child_pattern(child, cell, side, srow, bits, cuts, k, pat, bit_offset, cpat):
+    """The parent's pattern plus this layer's bits: the positive neurons and the active cutting ones."""
+    for w in range(pat.shape[1]):
+        cpat[child, w] = pat[cell, w]
+    for i in range(bits.shape[1]):
+        if bits[cell, i] == 1:
+            g = bit_offset + i
+            cpat[child, g >> 6] |= np.uint64(1) << np.uint64(g & 63)
+    for j in range(k):
+        if _active(side, srow, j):
+            g = bit_offset + cuts[cell, j]
+            cpat[child, g >> 6] |= np.uint64(1) << np.uint64(g & 63)
+
+
+@cuda.jit(device=True)
+def _child_next_map(child, cell, side, srow, pre, cuts, k, slopes, base, wt, cnext):
+    """The next layer's map on a child: the parent's ``base`` plus a rank-1 update per active cutting
+    neuron (see ``cpu._finish_child``)."""
+    for r in range(pre.shape[1]):
+        for o in range(wt.shape[1]):
+            cnext[child, r, o] = base[cell, r, o]
+    for j in range(k):
+        if not _active(side, srow, j):
+            continue
+        i = cuts[cell, j]
+        for r in range(pre.shape[1]):
+            coef = (1.0 - slopes[i]) * pre[cell, r, i]
+            if coef != 0.0:
+                for o in range(wt.shape[1]):
+                    cnext[child, r, o] += coef * wt[i, o]
+
+
 @cuda.jit
 def _finish_children(cfirst, pcell, poff, px, py, pl, pn, psid, pre, bits, cuts, ncut, slopes, pat, bit_offset,
                      base, wt, piece_start, vert_start, coff, cx, cy, cl, cn, cpat, cnext, cparent):
@@ -474,26 +517,8 @@ def _finish_children(cfirst, pcell, poff, px, py, pl, pn, psid, pre, bits, cuts,
         cn[w0 + q] = pn[poff[p] + q]
     coff[child + 1] = w0 + m
     cparent[child] = cell
-    for w in range(pat.shape[1]):
-        cpat[child, w] = pat[cell, w]
-    for i in range(pre.shape[2]):
-        if bits[cell, i] == 1:
-            g = bit_offset + i
-            cpat[child, g >> 6] |= np.uint64(1) << np.uint64(g & 63)
-    for r in range(pre.shape[1]):
-        for o in range(wt.shape[1]):
-            cnext[child, r, o] = base[cell, r, o]
-    for j in range(ncut[cell]):
-        if (psid[p, j >> 6] >> np.uint64(j & 63)) & np.uint64(1) == 0:
-            continue
-        i = cuts[cell, j]
-        g = bit_offset + i
-        cpat[child, g >> 6] |= np.uint64(1) << np.uint64(g & 63)
-        for r in range(pre.shape[1]):
-            coef = (1.0 - slopes[i]) * pre[cell, r, i]
-            if coef != 0.0:
-                for o in range(wt.shape[1]):
-                    cnext[child, r, o] += coef * wt[i, o]
+    _child_pattern(child, cell, psid, p, bits, cuts, ncut[cell], pat, bit_offset, cpat)
+    _child_next_map(child, cell, psid, p, pre, cuts, ncut[cell], slopes, base, wt, cnext)
 
 
 @cuda.jit
@@ -526,6 +551,274 @@ def split_cells_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, 
     if P:
         _finish_children[_grid(P), THREADS](cfirst, pcell, poff, px, py, pl, pn, psid, d_pre, d_bits, d_cuts, d_ncut,
                                             d_s, d_pat, int(bit_offset), d_base, d_wt, d_ps, d_vs, *outs)
+    for host, dev in zip((coff, cx, cy, cl, cn, cpat, cnext, cparent), outs):
+        dev.copy_to_host(host)
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Splitting intervals by points (1-D cells); semantics in cpu.py
+# ---------------------------------------------------------------------------
+
+# numba's quicksort: ranges shorter than 16 go to insertion sort; pending ranges wait on a stack
+_SMALL_SORT = 15
+_STACK = 200  # numba's MAX_STACK = 100 ranges, two ends each
+
+
+@cuda.jit(device=True)
+def _lt(a, b):
+    """numba's float order for sorting: NaN after everything."""
+    return a < b or (math.isnan(b) and not math.isnan(a))
+
+
+@cuda.jit(device=True)
+def _insertion_sort(A, R, row, low, high):
+    """Insertion sort of ``R[row, low:high + 1]`` by the keys ``A[row, R[row, .]]`` (stable)."""
+    for i in range(low + 1, high + 1):
+        k = R[row, i]
+        v = A[row, k]
+        j = i
+        while j > low and _lt(v, A[row, R[row, j - 1]]):
+            R[row, j] = R[row, j - 1]
+            j -= 1
+        R[row, j] = k
+
+
+@cuda.jit(device=True)
+def _swap(R, row, i, j):
+    t = R[row, i]
+    R[row, i] = R[row, j]
+    R[row, j] = t
+
+
+@cuda.jit(device=True)
+def _partition(A, R, row, low, high):
+    """numba's quicksort partition of ``R[row, low:high + 1]`` (median of three); returns the pivot's place."""
+    mid = (low + high) >> 1
+    if _lt(A[row, R[row, mid]], A[row, R[row, low]]):
+        _swap(R, row, low, mid)
+    if _lt(A[row, R[row, high]], A[row, R[row, mid]]):
+        _swap(R, row, high, mid)
+    if _lt(A[row, R[row, mid]], A[row, R[row, low]]):
+        _swap(R, row, low, mid)
+    pivot = A[row, R[row, mid]]
+    _swap(R, row, high, mid)
+    i = low
+    j = high - 1
+    while True:
+        while i < high and _lt(A[row, R[row, i]], pivot):
+            i += 1
+        while j >= low and _lt(pivot, A[row, R[row, j]]):
+            j -= 1
+        if i >= j:
+            break
+        _swap(R, row, i, j)
+        i += 1
+        j -= 1
+    _swap(R, row, i, high)
+    return i
+
+
+@cuda.jit(device=True)
+def _argsort(A, R, row, k):
+    """``R[row, :k]`` = ``np.argsort(A[row, :k])`` as numba's quicksort orders it, ties included."""
+    for j in range(k):
+        R[row, j] = j
+    if k < 2:
+        return
+    stack = cuda.local.array(_STACK, dtype=np.int64)
+    stack[0] = 0
+    stack[1] = k - 1
+    n = 1
+    while n > 0:
+        n -= 1
+        low = stack[2 * n]
+        high = stack[2 * n + 1]
+        while high - low >= _SMALL_SORT:
+            i = _partition(A, R, row, low, high)
+            # the larger side waits on the stack
+            if high - i > i - low:
+                if high > i:
+                    stack[2 * n] = i + 1
+                    stack[2 * n + 1] = high
+                    n += 1
+                high = i - 1
+            else:
+                if i > low:
+                    stack[2 * n] = low
+                    stack[2 * n + 1] = i - 1
+                    n += 1
+                low = i + 1
+        _insertion_sort(A, R, row, low, high)
+
+
+@cuda.jit(device=True)
+def _interval_cuts(pre, cell, t0, t1, uscale, tol, slopes, bits, cuts, rts, cut0, order):
+    """Classify every neuron on the interval [t0, t1] of ``cell`` (see ``cpu._interval_cuts``).
+
+    Writes ``bits[cell]`` and the cutting neurons sorted by breakpoint to
+    ``cuts[cell]``; ``rts``, ``cut0``, ``order`` are (C, n) scratch holding the
+    unsorted breakpoints, the unsorted cuts and their order. Returns
+    ``(k, groups)``.
+    """
+    k = 0
+    for i in range(pre.shape[2]):
+        if slopes[i] == 1.0:
+            bits[cell, i] = 0
+            continue
+        a = pre[cell, 0, i]
+        c = pre[cell, 1, i]
+        eps = tol * (abs(a) * uscale + abs(c))
+        s0 = a * t0 + c
+        s1 = a * t1 + c
+        if (s0 > eps and s1 < -eps) or (s0 < -eps and s1 > eps):
+            cut0[cell, k] = i
+            rts[cell, k] = -c / a
+            k += 1
+            bits[cell, i] = 0
+        else:
+            bits[cell, i] = 1 if (s0 > eps or s1 > eps) else 0
+    if k == 0:
+        return 0, 0
+    _argsort(rts, order, cell, k)
+    groups = 1
+    prev = rts[cell, order[cell, 0]]
+    for j in range(k):
+        cuts[cell, j] = cut0[cell, order[cell, j]]
+        r = rts[cell, order[cell, j]]
+        if j > 0 and r - prev > tol * uscale:
+            groups += 1
+        prev = r
+    return k, groups
+
+
+@cuda.jit
+def _interval_count_kernel(pre, off, vx, uscale, tol, slopes, bits, cuts, ncut, npieces, nverts, masked,
+                           rts, cut0, order):
+    """One thread per interval: classify the neurons, count the children, mask the map."""
+    cell = cuda.grid(1)
+    if cell >= pre.shape[0]:
+        return
+    st = off[cell]
+    k, groups = _interval_cuts(pre, cell, vx[st], vx[st + 1], uscale[cell], tol, slopes, bits, cuts, rts, cut0,
+                               order)
+    ncut[cell] = k
+    npieces[cell] = groups + 1
+    nverts[cell] = 2 * (groups + 1)
+    for r in range(pre.shape[1]):
+        for i in range(pre.shape[2]):
+            v = pre[cell, r, i]
+            masked[cell, r, i] = v if bits[cell, i] == 1 else slopes[i] * v
+
+
+def _count_intervals(d_pre, d_off, d_vx, d_u, tol, d_s):
+    """Device arrays ``bits, cuts, ncut, npieces, nverts, masked`` of :func:`split_intervals_count`."""
+    C, rows, n = d_pre.shape
+    bits = cuda.device_array((C, n), dtype=np.uint8)
+    cuts = cuda.device_array((C, n), dtype=np.int32)
+    ncut = cuda.device_array(C, dtype=np.int64)
+    npieces = cuda.device_array(C, dtype=np.int64)
+    nverts = cuda.device_array(C, dtype=np.int64)
+    masked = cuda.device_array((C, rows, n))
+    if C:
+        rts = cuda.device_array((C, n))
+        cut0 = cuda.device_array((C, n), dtype=np.int32)
+        order = cuda.device_array((C, n), dtype=np.int64)
+        _interval_count_kernel[_grid(C), THREADS](d_pre, d_off, d_vx, d_u, float(tol), d_s, bits, cuts, ncut,
+                                                  npieces, nverts, masked, rts, cut0, order)
+    return bits, cuts, ncut, npieces, nverts, masked
+
+
+def split_intervals_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes):
+    """Pass 1 for intervals (see ``cpu.split_intervals_count``), one thread per cell.
+
+    Returns host arrays equal to the CPU kernel's, each row of ``cuts`` sorted
+    by breakpoint with ties in the same order.
+    """
+    d_pre, d_off, d_vx, d_u, d_s = _to_device(pre, off, vx, uscale, slopes)
+    return tuple(a.copy_to_host() for a in _count_intervals(d_pre, d_off, d_vx, d_u, tol, d_s))
+
+
+@cuda.jit
+def _interval_write_kernel(pre, off, vx, elay, eneu, uscale, tol, layer, slopes, pat, bit_offset, bits, cuts, ncut,
+                           piece_start, vert_start, base, wt, coff, cx, cy, cl, cn, cpat, cnext, cparent,
+                           rts, first, active):
+    """One thread per interval: write its children (see ``cpu.split_intervals_write``).
+
+    ``rts`` (C, n), ``first`` (C, n + 1) and ``active`` (C, words) are scratch:
+    the sorted breakpoints, the first cut of each group of coinciding ones and
+    the child's side of every cutting neuron.
+    """
+    cell = cuda.grid(1)
+    if cell >= pre.shape[0]:
+        return
+    st = off[cell]
+    k = ncut[cell]
+    p0 = piece_start[cell]
+    w0 = vert_start[cell]
+    for j in range(k):
+        i = cuts[cell, j]
+        rts[cell, j] = -pre[cell, 1, i] / pre[cell, 0, i]
+    groups = 0
+    for j in range(k):
+        if j == 0 or rts[cell, j] - rts[cell, j - 1] > tol * uscale[cell]:
+            first[cell, groups] = j
+            groups += 1
+    first[cell, groups] = k
+    for p in range(groups + 1):
+        child = p0 + p
+        w = w0 + 2 * p
+        if p == 0:
+            cx[w] = vx[st]
+            cl[w] = elay[st]
+            cn[w] = eneu[st]
+        else:
+            cx[w] = rts[cell, first[cell, p - 1]]
+            cl[w] = layer
+            cn[w] = cuts[cell, first[cell, p - 1]]
+        if p == groups:
+            cx[w + 1] = vx[st + 1]
+            cl[w + 1] = elay[st + 1]
+            cn[w + 1] = eneu[st + 1]
+        else:
+            cx[w + 1] = rts[cell, first[cell, p]]
+            cl[w + 1] = layer
+            cn[w + 1] = cuts[cell, first[cell, p]]
+        cy[w] = 0.0
+        cy[w + 1] = 0.0
+        coff[child + 1] = w + 2
+        cparent[child] = cell
+        # the child lies right of the breakpoints of the first p groups
+        for v in range(active.shape[1]):
+            active[cell, v] = 0
+        for j in range(k):
+            right = j < first[cell, p]
+            if (pre[cell, 0, cuts[cell, j]] > 0.0) == right:
+                active[cell, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+        _child_pattern(child, cell, active, cell, bits, cuts, k, pat, bit_offset, cpat)
+        _child_next_map(child, cell, active, cell, pre, cuts, k, slopes, base, wt, cnext)
+
+
+def split_intervals_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, pat, bit_offset,
+                          bits, cuts, ncut, piece_start, vert_start, base, wt,
+                          coff, cx, cy, cl, cn, cpat, cnext, cparent) -> None:
+    """Pass 2 for intervals (see ``cpu.split_intervals_write``), one thread per cell.
+
+    The children are written into the host arrays ``coff`` ... ``cparent``,
+    equal to the CPU kernel's.
+    """
+    C, _, n = pre.shape
+    if C == 0:
+        return None
+    d = _to_device(pre, off, vx, elay, eneu, uscale)
+    d_s, d_pat, d_bits, d_cuts, d_ncut, d_ps, d_vs, d_base, d_wt = _to_device(
+        slopes, pat, bits, cuts, ncut, piece_start, vert_start, base, wt)
+    outs = _to_device(coff, cx, cy, cl, cn, cpat, cnext, cparent)
+    rts = cuda.device_array((C, max(1, n)))
+    first = cuda.device_array((C, n + 1), dtype=np.int64)
+    active = cuda.device_array((C, max(1, (n + 63) // 64)), dtype=np.uint64)
+    _interval_write_kernel[_grid(C), THREADS](*d, float(tol), int(layer), d_s, d_pat, int(bit_offset), d_bits,
+                                              d_cuts, d_ncut, d_ps, d_vs, d_base, d_wt, *outs, rts, first, active)
     for host, dev in zip((coff, cx, cy, cl, cn, cpat, cnext, cparent), outs):
         dev.copy_to_host(host)
     return None
@@ -617,3 +910,200 @@ def reduce_leaves(off, vx, vy, elay, eneu, root, maps, layer_offset, logit_offse
     np.add.at(counts, root, 1)
     np.add.at(length, root, clen.copy_to_host())
     return None
+
+
+# ---------------------------------------------------------------------------
+# Counting the last hidden layer without storing its cells (local complexity)
+# ---------------------------------------------------------------------------
+
+
+@cuda.jit
+def _new_edge_lengths(gfirst, ncut, poff, px, py, pl, layer, out):
+    """One thread per group of pieces: length of the edges that ``layer`` made among them, half per
+    piece (see ``cpu._new_edge_length``); 0 for a group that no line cuts."""
+    g = cuda.grid(1)
+    if g >= out.shape[0]:
+        return
+    total = 0.0
+    if ncut[g] > 0:
+        for p in range(gfirst[g], gfirst[g + 1]):
+            a = poff[p]
+            b = poff[p + 1]
+            for q in range(a, b):
+                if pl[q] == layer:
+                    q1 = q + 1 if q + 1 < b else a
+                    dx = px[q1] - px[q]
+                    dy = py[q1] - py[q]
+                    total += 0.5 * math.sqrt(dx * dx + dy * dy)
+    out[g] = total
+
+
+@cuda.jit
+def _ring_edge_lengths(off, vx, vy, elay, two_d, elen):
+    """One thread per cell: what each inner edge adds to its root's length (see ``cpu._add_ring_edges``):
+    half its length (2-D) or half a crossing (1-D); 0 on the domain boundary."""
+    c = cuda.grid(1)
+    if c >= off.shape[0] - 1:
+        return
+    st = off[c]
+    en = off[c + 1]
+    for q in range(st, en):
+        if elay[q] < 0:
+            elen[q] = 0.0
+        elif two_d:
+            q1 = q + 1 if q + 1 < en else st
+            dx = vx[q1] - vx[q]
+            dy = vy[q1] - vy[q]
+            elen[q] = 0.5 * math.sqrt(dx * dx + dy * dy)
+        else:
+            elen[q] = 0.5
+
+
+def _add_to_roots(off, elay, eneu, root, cuts, ncut, pieces, chord, elen, layer, layer_offset, counts, hits,
+                  length) -> None:
+    """Sum per root what each cell holds, in ``cpu.reduce_last_layer``'s order.
+
+    ``length`` gets each cell's ``chord`` and then its inner edges' ``elen``
+    one after another (``np.add.at`` adds its items in order), so the sums
+    are the CPU kernel's bit for bit.
+    """
+    C = root.shape[0]
+    np.add.at(counts, root, pieces)
+    v0 = int(off[0])
+    nv = np.diff(off)
+    vcell = np.repeat(np.arange(C), nv)
+    q = np.arange(v0, int(off[-1]))
+    inner = elay[q] >= 0
+    # cell c's chord goes just before its vertices
+    place = np.empty(C + len(q), dtype=np.int64)
+    order_chord = off[:-1] - v0 + np.arange(C)
+    order_edge = q - v0 + vcell + 1
+    keep = np.ones(C + len(q), dtype=bool)
+    keep[order_edge] = inner
+    place[order_chord] = root
+    place[order_edge] = root[vcell]
+    vals = np.empty(C + len(q))
+    vals[order_chord] = chord
+    vals[order_edge] = elen[q]
+    np.add.at(length, place[keep], vals[keep])
+    cell, j = np.nonzero(np.arange(cuts.shape[1])[None, :] < ncut[:, None])
+    hits[root[cell], layer_offset[layer] + cuts[cell, j]] = 1
+    qi = q[inner]
+    hits[root[vcell[inner]], layer_offset[elay[qi]] + eneu[qi]] = 1
+
+
+def reduce_last_layer(pre, off, vx, vy, elay, eneu, root, uscale, tol, layer, slopes, layer_offset,
+                      counts, hits, length) -> None:
+    """Per-root reduction of the cells before the last hidden layer (see ``cpu.reduce_last_layer``).
+
+    2-D cells are classified and split on the device (``_split_all``) only to
+    count their pieces and measure the new edges; intervals run one thread
+    per cell. The per-root sums are done on the host in the CPU kernel's
+    order: counts, hits and lengths equal the CPU kernel's.
+    """
+    C = pre.shape[0]
+    if C == 0:
+        return None
+    two_d = pre.shape[1] == 3
+    d_pre, d_off, d_vx, d_vy, d_l, d_n, d_u, d_s = _to_device(pre, off, vx, vy, elay, eneu, uscale, slopes)
+    if two_d:
+        _, cuts, ncut, _ = _classify(d_pre, d_off, d_vx, d_vy, d_u, tol, d_s)
+        cfirst, poff, px, py, pl, _, _ = _split_all(d_pre, d_off, d_vx, d_vy, d_l, d_n, d_u, float(tol),
+                                                    int(layer), cuts, ncut)
+        d_chord = cuda.device_array(C)
+        _new_edge_lengths[_grid(C), THREADS](cfirst, ncut, poff, px, py, pl, int(layer), d_chord)
+        npieces = cuda.device_array(C, dtype=np.int64)
+        nverts = cuda.device_array(C, dtype=np.int64)
+        _cell_totals[_grid(C), THREADS](cfirst, poff, npieces, nverts)
+        pieces = npieces.copy_to_host()
+        chord = d_chord.copy_to_host()
+    else:
+        _, cuts, ncut, npieces, _, _ = _count_intervals(d_pre, d_off, d_vx, d_u, tol, d_s)
+        pieces = npieces.copy_to_host()
+        # a cut interval holds groups + 1 pieces and one crossing per group
+        chord = (pieces - 1).astype(np.float64)
+    elen = cuda.device_array(d_vx.shape[0])
+    _ring_edge_lengths[_grid(C), THREADS](d_off, d_vx, d_vy, d_l, two_d, elen)
+    _add_to_roots(off, elay, eneu, root, cuts.copy_to_host(), ncut.copy_to_host(), pieces, chord,
+                  elen.copy_to_host(), int(layer), layer_offset, counts, hits, length)
+    return None
+
+
+@cuda.jit
+def _piece_next_maps(pcell, psid, pre, cuts, ncut, slopes, base, wt, uscale, nmap, pscale):
+    """One thread per piece: the next layer's map on it (as ``_finish_children``) and its cell's scale."""
+    p = cuda.grid(1)
+    if p >= pcell.shape[0]:
+        return
+    cell = pcell[p]
+    _child_next_map(p, cell, psid, p, pre, cuts, ncut[cell], slopes, base, wt, nmap)
+    pscale[p] = uscale[cell]
+
+
+@cuda.jit
+def _reduce_children(cfirst, poff, px, py, pl, cuts2, ncut2, cfirst2, plen, pieces, length, next_hits):
+    """One thread per parent cell: sum over its children the pieces the next layer makes, the inner edge
+    lengths (half each) and the next layer's new edges, in ``cpu.split_cells_reduce``'s order; mark the
+    next-layer neurons that cut a child."""
+    c = cuda.grid(1)
+    if c >= pieces.shape[0]:
+        return
+    npc = 0
+    total = 0.0
+    for p in range(cfirst[c], cfirst[c + 1]):
+        a = poff[p]
+        b = poff[p + 1]
+        for q in range(a, b):
+            if pl[q] >= 0:
+                q1 = q + 1 if q + 1 < b else a
+                dx = px[q1] - px[q]
+                dy = py[q1] - py[q]
+                total += 0.5 * math.sqrt(dx * dx + dy * dy)
+        kk = ncut2[p]
+        if kk == 0:
+            npc += 1
+            continue
+        npc += cfirst2[p + 1] - cfirst2[p]
+        total += plen[p]
+        for j in range(kk):
+            next_hits[c, cuts2[p, j]] = 1
+    pieces[c] = npc
+    length[c] = total
+
+
+def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, bits, cuts, ncut, base, wt,
+                       next_slopes):
+    """Split 2-D cells by layer ``layer`` and count what the next layer does to each child
+    (see ``cpu.split_cells_reduce``).
+
+    The cells are split on the device (``_split_all``), every child gets the
+    next layer's map (one thread per child), the children are classified and
+    split by it, and one thread per parent sums pieces, lengths and hits.
+    Returns host arrays ``pieces`` (C,) int64, ``length`` (C,) float64 and
+    ``next_hits`` (C, n_next) uint8, equal to the CPU kernel's.
+    """
+    C = pre.shape[0]
+    n_next = wt.shape[1]
+    pieces = cuda.device_array(C, dtype=np.int64)
+    length = cuda.device_array(C)
+    next_hits = cuda.to_device(np.zeros((C, n_next), dtype=np.uint8))
+    if C == 0:
+        return pieces.copy_to_host(), length.copy_to_host(), next_hits.copy_to_host()
+    d_pre, d_off, d_vx, d_vy, d_l, d_n, d_u, d_s = _to_device(pre, off, vx, vy, elay, eneu, uscale, slopes)
+    d_cuts, d_ncut, d_base, d_wt, d_ns = _to_device(cuts, ncut, base, wt, next_slopes)
+    cfirst, poff, px, py, pl, pn, psid = _split_all(d_pre, d_off, d_vx, d_vy, d_l, d_n, d_u, float(tol),
+                                                    int(layer), d_cuts, d_ncut)
+    P = poff.shape[0] - 1
+    pcell = cuda.device_array(P, dtype=np.int64)
+    _piece_cells[_grid(C), THREADS](cfirst, pcell)
+    nmap = cuda.device_array((P, pre.shape[1], n_next))
+    pscale = cuda.device_array(P)
+    _piece_next_maps[_grid(P), THREADS](pcell, psid, d_pre, d_cuts, d_ncut, d_s, d_base, d_wt, d_u, nmap, pscale)
+    _, cuts2, ncut2, _ = _classify(nmap, poff, px, py, pscale, tol, d_ns)
+    cfirst2, poff2, px2, py2, pl2, _, _ = _split_all(nmap, poff, px, py, pl, pn, pscale, float(tol),
+                                                     int(layer) + 1, cuts2, ncut2)
+    plen = cuda.device_array(P)
+    _new_edge_lengths[_grid(P), THREADS](cfirst2, ncut2, poff2, px2, py2, pl2, int(layer) + 1, plen)
+    _reduce_children[_grid(C), THREADS](cfirst, poff, px, py, pl, cuts2, ncut2, cfirst2, plen, pieces, length,
+                                        next_hits)
+    return pieces.copy_to_host(), length.copy_to_host(), next_hits.copy_to_host()
