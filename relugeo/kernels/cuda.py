@@ -50,6 +50,20 @@ def _grid(n: int) -> int:
     return max(1, (n + THREADS - 1) // THREADS)
 
 
+# Products round on their own, as on the CPU: NVVM would otherwise contract ``a * b + c`` into one
+# fused multiply-add and the line values, intersections and lengths would differ in the last bit.
+if config.ENABLE_CUDASIM:
+    @cuda.jit(device=True)
+    def _mul(a, b):
+        return a * b
+else:
+    from numba.cuda import libdevice
+
+    @cuda.jit(device=True)
+    def _mul(a, b):
+        return libdevice.dmul_rn(a, b)
+
+
 # ---------------------------------------------------------------------------
 # Exclusive scan (device)
 # ---------------------------------------------------------------------------
@@ -158,10 +172,10 @@ def _area_kernel(off, vx, vy, area, cen):
         ya = vy[q] - y0
         xb = vx[q1] - x0
         yb = vy[q1] - y0
-        cr = xa * yb - xb * ya
+        cr = _mul(xa, yb) - _mul(xb, ya)
         a2 += cr
-        cxs += (xa + xb) * cr
-        cys += (ya + yb) * cr
+        cxs += _mul(xa + xb, cr)
+        cys += _mul(ya + yb, cr)
     area[r] = 0.5 * a2
     if a2 != 0.0:
         cen[r, 0] = x0 + cxs / (3.0 * a2)
@@ -188,7 +202,7 @@ def polygon_area_centroid(off: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> tu
 
 @cuda.jit(device=True)
 def _line_eps(a, b, c, uscale, tol):
-    return tol * ((abs(a) + abs(b)) * uscale + abs(c))
+    return tol * (_mul(abs(a) + abs(b), uscale) + abs(c))
 
 
 @cuda.jit
@@ -210,7 +224,7 @@ def _cell_signs_kernel(pre, off, vx, vy, uscale, tol, slopes, bits, cuts, ncut, 
             hi = -math.inf
             lo = math.inf
             for q in range(st, en):
-                v = a * vx[q] + b * vy[q] + c
+                v = _mul(a, vx[q]) + _mul(b, vy[q]) + c
                 if v > hi:
                     hi = v
                 if v < lo:
@@ -244,8 +258,8 @@ def _side_count(px, py, ps, m, a, b, c, e, side):
     cnt = 0
     for q in range(m):
         q1 = q + 1 if q + 1 < m else 0
-        g0 = _sign(a * px[ps + q] + b * py[ps + q] + c, e) * side
-        g1 = _sign(a * px[ps + q1] + b * py[ps + q1] + c, e) * side
+        g0 = _sign(_mul(a, px[ps + q]) + _mul(b, py[ps + q]) + c, e) * side
+        g1 = _sign(_mul(a, px[ps + q1]) + _mul(b, py[ps + q1]) + c, e) * side
         if g0 >= 0:
             cnt += 1
         if g0 * g1 < 0:
@@ -282,7 +296,7 @@ def _count_pieces(j, pcell, poff, px, py, pre, cuts, ncut, uscale, tol, npc, nvt
     has_pos = False
     has_neg = False
     for q in range(m):
-        g = _sign(a * px[ps + q] + b * py[ps + q] + c, e)
+        g = _sign(_mul(a, px[ps + q]) + _mul(b, py[ps + q]) + c, e)
         has_pos = has_pos or g > 0
         has_neg = has_neg or g < 0
     if not (has_pos and has_neg):
@@ -312,7 +326,7 @@ def _write_pieces(j, layer, pcell, poff, px, py, pl, pn, psid, pre, cuts, ncut, 
     has_neg = False
     if act:
         for q in range(m):
-            g = _sign(a * px[ps + q] + b * py[ps + q] + c, e)
+            g = _sign(_mul(a, px[ps + q]) + _mul(b, py[ps + q]) + c, e)
             has_pos = has_pos or g > 0
             has_neg = has_neg or g < 0
     word = j >> 6
@@ -335,8 +349,8 @@ def _write_pieces(j, layer, pcell, poff, px, py, pl, pn, psid, pre, cuts, ncut, 
             continue
         for q in range(m):
             q1 = q + 1 if q + 1 < m else 0
-            s0 = a * px[ps + q] + b * py[ps + q] + c
-            s1 = a * px[ps + q1] + b * py[ps + q1] + c
+            s0 = _mul(a, px[ps + q]) + _mul(b, py[ps + q]) + c
+            s1 = _mul(a, px[ps + q1]) + _mul(b, py[ps + q1]) + c
             g0 = _sign(s0, e) * side
             g1 = _sign(s1, e) * side
             if g0 >= 0:
@@ -353,8 +367,8 @@ def _write_pieces(j, layer, pcell, poff, px, py, pl, pn, psid, pre, cuts, ncut, 
                 t = s0 / (s0 - s1)
                 x0 = px[ps + q]
                 y0 = py[ps + q]
-                qx[wv] = x0 + t * (px[ps + q1] - x0)
-                qy[wv] = y0 + t * (py[ps + q1] - y0)
+                qx[wv] = x0 + _mul(t, px[ps + q1] - x0)
+                qy[wv] = y0 + _mul(t, py[ps + q1] - y0)
                 if g0 > 0:
                     ql[wv] = layer
                     qn[wv] = i
@@ -495,7 +509,7 @@ def _child_next_map(child, cell, side, srow, pre, cuts, k, slopes, base, wt, cne
             coef = (1.0 - slopes[i]) * pre[cell, r, i]
             if coef != 0.0:
                 for o in range(wt.shape[1]):
-                    cnext[child, r, o] += coef * wt[i, o]
+                    cnext[child, r, o] += _mul(coef, wt[i, o])
 
 
 @cuda.jit
@@ -668,9 +682,9 @@ def _interval_cuts(pre, cell, t0, t1, uscale, tol, slopes, bits, cuts, rts, cut0
             continue
         a = pre[cell, 0, i]
         c = pre[cell, 1, i]
-        eps = tol * (abs(a) * uscale + abs(c))
-        s0 = a * t0 + c
-        s1 = a * t1 + c
+        eps = tol * (_mul(abs(a), uscale) + abs(c))
+        s0 = _mul(a, t0) + c
+        s1 = _mul(a, t1) + c
         if (s0 > eps and s1 < -eps) or (s0 < -eps and s1 > eps):
             cut0[cell, k] = i
             rts[cell, k] = -c / a
@@ -848,7 +862,7 @@ def _reduce_leaves_kernel(off, vx, vy, elay, eneu, root, maps, layer_offset, log
                 q1 = q + 1 if q + 1 < en else st
                 dx = vx[q1] - vx[q]
                 dy = vy[q1] - vy[q]
-                total += 0.5 * math.sqrt(dx * dx + dy * dy)
+                total += _mul(0.5, math.sqrt(_mul(dx, dx) + _mul(dy, dy)))
             else:
                 total += 0.5
     if with_logits:
@@ -856,11 +870,11 @@ def _reduce_leaves_kernel(off, vx, vy, elay, eneu, root, maps, layer_offset, log
             a = maps[c, 0, o]
             b = maps[c, 1, o] if two_d else 0.0
             cc = maps[c, 2, o] if two_d else maps[c, 1, o]
-            eps = tol * ((abs(a) + abs(b)) * uscale[c] + abs(cc))
+            eps = tol * (_mul(abs(a) + abs(b), uscale[c]) + abs(cc))
             pos = False
             neg = False
             for q in range(st, en):
-                v = a * vx[q] + b * vy[q] + cc
+                v = _mul(a, vx[q]) + _mul(b, vy[q]) + cc
                 if v > eps:
                     pos = True
                 elif v < -eps:
@@ -876,14 +890,14 @@ def _reduce_leaves_kernel(off, vx, vy, elay, eneu, root, maps, layer_offset, log
             y0 = 0.0
             for q in range(st, en):
                 q1 = q + 1 if q + 1 < en else st
-                s0 = a * vx[q] + b * vy[q] + cc
-                s1 = a * vx[q1] + b * vy[q1] + cc
+                s0 = _mul(a, vx[q]) + _mul(b, vy[q]) + cc
+                s1 = _mul(a, vx[q1]) + _mul(b, vy[q1]) + cc
                 if (s0 >= 0.0) != (s1 >= 0.0) and npt < 2:
                     t = s0 / (s0 - s1)
-                    x = vx[q] + t * (vx[q1] - vx[q])
-                    y = vy[q] + t * (vy[q1] - vy[q])
+                    x = vx[q] + _mul(t, vx[q1] - vx[q])
+                    y = vy[q] + _mul(t, vy[q1] - vy[q])
                     if npt == 1:
-                        total += math.sqrt((x - x0) ** 2 + (y - y0) ** 2)
+                        total += math.sqrt(_mul(x - x0, x - x0) + _mul(y - y0, y - y0))
                     x0 = x
                     y0 = y
                     npt += 1
@@ -934,7 +948,7 @@ def _new_edge_lengths(gfirst, ncut, poff, px, py, pl, layer, out):
                     q1 = q + 1 if q + 1 < b else a
                     dx = px[q1] - px[q]
                     dy = py[q1] - py[q]
-                    total += 0.5 * math.sqrt(dx * dx + dy * dy)
+                    total += _mul(0.5, math.sqrt(_mul(dx, dx) + _mul(dy, dy)))
     out[g] = total
 
 
@@ -954,7 +968,7 @@ def _ring_edge_lengths(off, vx, vy, elay, two_d, elen):
             q1 = q + 1 if q + 1 < en else st
             dx = vx[q1] - vx[q]
             dy = vy[q1] - vy[q]
-            elen[q] = 0.5 * math.sqrt(dx * dx + dy * dy)
+            elen[q] = _mul(0.5, math.sqrt(_mul(dx, dx) + _mul(dy, dy)))
         else:
             elen[q] = 0.5
 
@@ -1058,7 +1072,7 @@ def _reduce_children(cfirst, poff, px, py, pl, cuts2, ncut2, cfirst2, plen, piec
                 q1 = q + 1 if q + 1 < b else a
                 dx = px[q1] - px[q]
                 dy = py[q1] - py[q]
-                total += 0.5 * math.sqrt(dx * dx + dy * dy)
+                total += _mul(0.5, math.sqrt(_mul(dx, dx) + _mul(dy, dy)))
         kk = ncut2[p]
         if kk == 0:
             npc += 1
