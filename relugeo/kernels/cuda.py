@@ -280,6 +280,30 @@ def _piece_line(j, p, pcell, pre, cuts, ncut, uscale, tol):
     return True, a, b, c, _line_eps(a, b, c, uscale[cell], tol), i
 
 
+@cuda.jit(device=True)
+def _ring_sides(px, py, ps, m, a, b, c, e):
+    """``(has_pos, has_neg)``: whether some vertex of ring ``ps:ps + m`` lies strictly on each side of the line."""
+    has_pos = False
+    has_neg = False
+    for q in range(m):
+        g = _sign(_mul(a, px[ps + q]) + _mul(b, py[ps + q]) + c, e)
+        has_pos = has_pos or g > 0
+        has_neg = has_neg or g < 0
+    return has_pos, has_neg
+
+
+@cuda.jit(device=True)
+def _close_child(p, nb, end, j, positive, pcell, psid, qcell, qoff, qsid):
+    """Finish child ``nb`` of piece ``p``: its ring ends at ``end``; its sides are its parent's plus,
+    where ``positive``, line ``j``'s bit."""
+    for w in range(psid.shape[1]):
+        qsid[nb, w] = psid[p, w]
+    if positive:
+        qsid[nb, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+    qcell[nb] = pcell[p]
+    qoff[nb + 1] = end
+
+
 @cuda.jit
 def _count_pieces(j, pcell, poff, px, py, pre, cuts, ncut, uscale, tol, npc, nvt):
     """One thread per piece: children (0, 1 or 2) and their vertices after cutting line ``j``."""
@@ -293,12 +317,7 @@ def _count_pieces(j, pcell, poff, px, py, pre, cuts, ncut, uscale, tol, npc, nvt
     act, a, b, c, e, i = _piece_line(j, p, pcell, pre, cuts, ncut, uscale, tol)
     if not act:
         return
-    has_pos = False
-    has_neg = False
-    for q in range(m):
-        g = _sign(_mul(a, px[ps + q]) + _mul(b, py[ps + q]) + c, e)
-        has_pos = has_pos or g > 0
-        has_neg = has_neg or g < 0
+    has_pos, has_neg = _ring_sides(px, py, ps, m, a, b, c, e)
     if not (has_pos and has_neg):
         return
     npc[p] = 0
@@ -325,24 +344,14 @@ def _write_pieces(j, layer, pcell, poff, px, py, pl, pn, psid, pre, cuts, ncut, 
     has_pos = False
     has_neg = False
     if act:
-        for q in range(m):
-            g = _sign(_mul(a, px[ps + q]) + _mul(b, py[ps + q]) + c, e)
-            has_pos = has_pos or g > 0
-            has_neg = has_neg or g < 0
-    word = j >> 6
-    bit = np.uint64(1) << np.uint64(j & 63)
+        has_pos, has_neg = _ring_sides(px, py, ps, m, a, b, c, e)
     if not (has_pos and has_neg):
         for q in range(m):
             qx[wv + q] = px[ps + q]
             qy[wv + q] = py[ps + q]
             ql[wv + q] = pl[ps + q]
             qn[wv + q] = pn[ps + q]
-        for w in range(psid.shape[1]):
-            qsid[nb, w] = psid[p, w]
-        if has_pos:
-            qsid[nb, word] |= bit
-        qcell[nb] = pcell[p]
-        qoff[nb + 1] = wv + m
+        _close_child(p, nb, wv + m, j, has_pos, pcell, psid, qcell, qoff, qsid)
         return
     for side in (1, -1):
         if _side_count(px, py, ps, m, a, b, c, e, side) < 3:
@@ -376,12 +385,7 @@ def _write_pieces(j, layer, pcell, poff, px, py, pl, pn, psid, pre, cuts, ncut, 
                     ql[wv] = pl[ps + q]
                     qn[wv] = pn[ps + q]
                 wv += 1
-        for w in range(psid.shape[1]):
-            qsid[nb, w] = psid[p, w]
-        if side == 1:
-            qsid[nb, word] |= bit
-        qcell[nb] = pcell[p]
-        qoff[nb + 1] = wv
+        _close_child(p, nb, wv, j, side == 1, pcell, psid, qcell, qoff, qsid)
         nb += 1
 
 
