@@ -6,24 +6,27 @@
 
 from __future__ import annotations
 
-import os
+import functools
 from types import ModuleType
+
+from numba import config
 
 from . import cpu
 
 DEVICES = ("cpu", "cuda", "auto")
 
 
-def _simulated() -> bool:
-    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
-
-
+@functools.cache
 def _cuda_available() -> bool:
+    """Whether numba.cuda can run kernels: a GPU, or the simulator. Asked once per process, since the
+    engine resolves its device for every batch and neither can appear later."""
+    if config.ENABLE_CUDASIM:
+        return True
     try:
         from numba import cuda as nb_cuda
     except Exception:  # noqa: BLE001 - numba built without CUDA support
         return False
-    return _simulated() or bool(nb_cuda.is_available())
+    return bool(nb_cuda.is_available())
 
 
 def resolve_device(device: str) -> str:

@@ -64,6 +64,21 @@ else:
         return libdevice.dmul_rn(a, b)
 
 
+@cuda.jit(device=True)
+def _line_at(a, b, c, x, y):
+    """The line ``a u0 + b u1 + c`` at ``(x, y)``, rounded as the CPU kernels round it."""
+    return _mul(a, x) + _mul(b, y) + c
+
+
+@cuda.jit(device=True)
+def _half_edge(px, py, q, q1):
+    """Half the length of the edge from vertex ``q`` to vertex ``q1``: its share of a boundary between two
+    regions."""
+    dx = px[q1] - px[q]
+    dy = py[q1] - py[q]
+    return _mul(0.5, math.sqrt(_mul(dx, dx) + _mul(dy, dy)))
+
+
 # ---------------------------------------------------------------------------
 # Exclusive scan (device)
 # ---------------------------------------------------------------------------
@@ -224,7 +239,7 @@ def _cell_signs_kernel(pre, off, vx, vy, uscale, tol, slopes, bits, cuts, ncut, 
             hi = -math.inf
             lo = math.inf
             for q in range(st, en):
-                v = _mul(a, vx[q]) + _mul(b, vy[q]) + c
+                v = _line_at(a, b, c, vx[q], vy[q])
                 if v > hi:
                     hi = v
                 if v < lo:
@@ -258,8 +273,8 @@ def _side_count(px, py, ps, m, a, b, c, e, side):
     cnt = 0
     for q in range(m):
         q1 = q + 1 if q + 1 < m else 0
-        g0 = _sign(_mul(a, px[ps + q]) + _mul(b, py[ps + q]) + c, e) * side
-        g1 = _sign(_mul(a, px[ps + q1]) + _mul(b, py[ps + q1]) + c, e) * side
+        g0 = _sign(_line_at(a, b, c, px[ps + q], py[ps + q]), e) * side
+        g1 = _sign(_line_at(a, b, c, px[ps + q1], py[ps + q1]), e) * side
         if g0 >= 0:
             cnt += 1
         if g0 * g1 < 0:
@@ -286,7 +301,7 @@ def _ring_sides(px, py, ps, m, a, b, c, e):
     has_pos = False
     has_neg = False
     for q in range(m):
-        g = _sign(_mul(a, px[ps + q]) + _mul(b, py[ps + q]) + c, e)
+        g = _sign(_line_at(a, b, c, px[ps + q], py[ps + q]), e)
         has_pos = has_pos or g > 0
         has_neg = has_neg or g < 0
     return has_pos, has_neg
@@ -358,8 +373,8 @@ def _write_pieces(j, layer, pcell, poff, px, py, pl, pn, psid, pre, cuts, ncut, 
             continue
         for q in range(m):
             q1 = q + 1 if q + 1 < m else 0
-            s0 = _mul(a, px[ps + q]) + _mul(b, py[ps + q]) + c
-            s1 = _mul(a, px[ps + q1]) + _mul(b, py[ps + q1]) + c
+            s0 = _line_at(a, b, c, px[ps + q], py[ps + q])
+            s1 = _line_at(a, b, c, px[ps + q1], py[ps + q1])
             g0 = _sign(s0, e) * side
             g1 = _sign(s1, e) * side
             if g0 >= 0:
@@ -864,9 +879,7 @@ def _reduce_leaves_kernel(off, vx, vy, elay, eneu, root, maps, layer_offset, log
             hits[r, layer_offset[elay[q]] + eneu[q]] = 1
             if two_d:
                 q1 = q + 1 if q + 1 < en else st
-                dx = vx[q1] - vx[q]
-                dy = vy[q1] - vy[q]
-                total += _mul(0.5, math.sqrt(_mul(dx, dx) + _mul(dy, dy)))
+                total += _half_edge(vx, vy, q, q1)
             else:
                 total += 0.5
     if with_logits:
@@ -878,7 +891,7 @@ def _reduce_leaves_kernel(off, vx, vy, elay, eneu, root, maps, layer_offset, log
             pos = False
             neg = False
             for q in range(st, en):
-                v = _mul(a, vx[q]) + _mul(b, vy[q]) + cc
+                v = _line_at(a, b, cc, vx[q], vy[q])
                 if v > eps:
                     pos = True
                 elif v < -eps:
@@ -894,8 +907,8 @@ def _reduce_leaves_kernel(off, vx, vy, elay, eneu, root, maps, layer_offset, log
             y0 = 0.0
             for q in range(st, en):
                 q1 = q + 1 if q + 1 < en else st
-                s0 = _mul(a, vx[q]) + _mul(b, vy[q]) + cc
-                s1 = _mul(a, vx[q1]) + _mul(b, vy[q1]) + cc
+                s0 = _line_at(a, b, cc, vx[q], vy[q])
+                s1 = _line_at(a, b, cc, vx[q1], vy[q1])
                 if (s0 >= 0.0) != (s1 >= 0.0) and npt < 2:
                     t = s0 / (s0 - s1)
                     x = vx[q] + _mul(t, vx[q1] - vx[q])
@@ -950,9 +963,7 @@ def _new_edge_lengths(gfirst, ncut, poff, px, py, pl, layer, out):
             for q in range(a, b):
                 if pl[q] == layer:
                     q1 = q + 1 if q + 1 < b else a
-                    dx = px[q1] - px[q]
-                    dy = py[q1] - py[q]
-                    total += _mul(0.5, math.sqrt(_mul(dx, dx) + _mul(dy, dy)))
+                    total += _half_edge(px, py, q, q1)
     out[g] = total
 
 
@@ -970,9 +981,7 @@ def _ring_edge_lengths(off, vx, vy, elay, two_d, elen):
             elen[q] = 0.0
         elif two_d:
             q1 = q + 1 if q + 1 < en else st
-            dx = vx[q1] - vx[q]
-            dy = vy[q1] - vy[q]
-            elen[q] = _mul(0.5, math.sqrt(_mul(dx, dx) + _mul(dy, dy)))
+            elen[q] = _half_edge(vx, vy, q, q1)
         else:
             elen[q] = 0.5
 
@@ -1074,9 +1083,7 @@ def _reduce_children(cfirst, poff, px, py, pl, cuts2, ncut2, cfirst2, plen, piec
         for q in range(a, b):
             if pl[q] >= 0:
                 q1 = q + 1 if q + 1 < b else a
-                dx = px[q1] - px[q]
-                dy = py[q1] - py[q]
-                total += _mul(0.5, math.sqrt(_mul(dx, dx) + _mul(dy, dy)))
+                total += _half_edge(px, py, q, q1)
         kk = ncut2[p]
         if kk == 0:
             npc += 1

@@ -158,14 +158,6 @@ def test_split_cells_second_layer(layer):
         assert np.array_equal(x, y)
 
 
-def test_split_no_cells():
-    pre = np.empty((0, 3, 4))
-    cells = _cells(pre)
-    for x, y in zip(cpu.split_cells_count(pre, *cells, TOL, 0, np.zeros(4)),
-                    gk.split_cells_count(pre, *cells, TOL, 0, np.zeros(4))):
-        assert x.shape == y.shape
-
-
 def test_reduce_leaves():
     rng = np.random.default_rng(5)
     pre = _degenerate_pre(rng, 8, 8)
@@ -257,11 +249,12 @@ def test_split_intervals_ties():
         assert np.array_equal(x, y)
 
 
-def test_split_no_intervals():
-    pre = np.empty((0, 2, 4))
-    cells = _intervals(pre)
-    for x, y in zip(cpu.split_intervals_count(pre, *cells, TOL, 0, np.zeros(4)),
-                    gk.split_intervals_count(pre, *cells, TOL, 0, np.zeros(4))):
+@pytest.mark.parametrize("name, rows, cells", [("split_cells_count", 3, _cells),
+                                               ("split_intervals_count", 2, _intervals)])
+def test_split_no_cells(name, rows, cells):
+    pre = np.empty((0, rows, 4))
+    for x, y in zip(getattr(cpu, name)(pre, *cells(pre), TOL, 0, np.zeros(4)),
+                    getattr(gk, name)(pre, *cells(pre), TOL, 0, np.zeros(4))):
         assert x.shape == y.shape and x.dtype == y.dtype
 
 
