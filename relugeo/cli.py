@@ -469,7 +469,7 @@ def bench_cmd(
     suite: str = typer.Option("quick", "--suite", help="'quick' (under two minutes on 2 cores) or 'full'. With "
                               "--model it sets the rounds and grid resolutions only."),
     device: str = typer.Option("cpu", "--device", help="Where the exact engine runs: 'cpu' or 'cuda' (fails "
-                               "unless relugeo's CUDA engine and a GPU are both there)."),
+                               "when numba sees no GPU)."),
     methods: str = typer.Option("exact,grid,vertex", "--methods", help="Comma-separated: exact (required), grid "
                                 "(dense sampling), vertex (the published LC estimator, LC cases only)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every measurement, the checks and the "

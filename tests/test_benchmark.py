@@ -192,7 +192,7 @@ def test_cuda_is_refused_rather_than_run_on_the_cpu(monkeypatch):
     assert res.exit_code == 2 and "no usable CUDA GPU" in res.output
     with pytest.raises(benchmark.BenchmarkError, match="no usable CUDA GPU"):
         benchmark.engine_options("cuda")
-    assert benchmark.engine_options("cpu") == ({"device": "cpu"}, {"device": "cpu"})
+    assert benchmark.engine_options("cpu") == {"device": "cpu"}
     with pytest.raises(benchmark.BenchmarkError, match="device must be one of"):
         benchmark.engine_options("auto")
 

@@ -93,8 +93,8 @@ class BenchResult:
         }
 
 
-def engine_options(device: str) -> tuple[dict, dict]:
-    """Keyword arguments selecting ``device``: ``(for partition, for local_complexity)``.
+def engine_options(device: str) -> dict:
+    """Keyword arguments selecting ``device`` for ``partition`` and ``local_complexity``.
 
     ``"cuda"`` needs a GPU that numba.cuda can use; otherwise a
     :class:`BenchmarkError` says so, so a CUDA benchmark never silently runs
@@ -108,7 +108,7 @@ def engine_options(device: str) -> tuple[dict, dict]:
         if not gpu_info()["cuda_available"]:
             raise BenchmarkError("--device cuda: numba.cuda finds no usable CUDA GPU on this machine "
                                  "(numba.cuda.is_available() is False); run with --device cpu")
-    return {"device": device}, {"device": device}
+    return {"device": device}
 
 
 @contextlib.contextmanager
@@ -168,22 +168,21 @@ def _shrunk(sl: Slice, factor: float = 0.1) -> Slice:
     return Slice(sl.origin, sl.basis, centre + factor * (sl.vertices - centre))
 
 
-def warm_up(workloads: Sequence[Workload], methods: Sequence[str], engine_kw: tuple[dict, dict]) -> float:
+def warm_up(workloads: Sequence[Workload], methods: Sequence[str], engine_kw: dict) -> float:
     """Run every workload's compiled paths once on a small piece of its domain; the seconds it took.
 
     This is where numba compiles (first run on a machine) or loads its cache,
     and where torch sets up; none of it enters a timed round.
     """
-    part_kw, lc_kw = engine_kw
     t0 = time.perf_counter()
     for w in workloads:
         if w.kind == "partition":
-            partition(w.net, _shrunk(w.slice), **part_kw).verify(raise_on_error=False)
+            partition(w.net, _shrunk(w.slice), **engine_kw).verify(raise_on_error=False)
         else:
             X = w.X[:4]
-            local_complexity(w.net, X, w.radius, dim=w.dim, method="exact", **lc_kw)
+            local_complexity(w.net, X, w.radius, dim=w.dim, method="exact", **engine_kw)
             if "vertex" in methods:
-                local_complexity(w.net, X, w.radius, method="vertex", **lc_kw)
+                local_complexity(w.net, X, w.radius, method="vertex", **engine_kw)
     return time.perf_counter() - t0
 
 
@@ -195,22 +194,16 @@ def _expect(expected: dict | None, got: dict) -> list[str]:
             f"{key} expected {expected[key]:,}, got nothing" for key in expected if got.get(key) != expected[key]]
 
 
-def _backend(result) -> str | None:
-    """The backend a result says it ran on, where it records one (``backend`` or ``device``)."""
-    value = getattr(result, "backend", None) or getattr(result, "device", None)
-    return None if value is None else str(value)
-
-
-def measure_partition(w: Workload, methods: Sequence[str], settings: dict, engine_kw: tuple[dict, dict]) -> dict:
+def measure_partition(w: Workload, methods: Sequence[str], settings: dict, engine_kw: dict) -> dict:
     """Time exact and grid on one slice; check the count, the certificates and the grid's patterns."""
-    part, t = _timed(lambda: partition(w.net, w.slice, **engine_kw[0]), settings["rounds"])
+    part, t = _timed(lambda: partition(w.net, w.slice, **engine_kw), settings["rounds"])
     report = part.verify(raise_on_error=False)
     got = {"regions": int(part.n_regions)}
     problems = _expect(w.expected, got)
     if not report["ok"]:
         problems.append(f"verify() failed: {report}")
     out = {"exact": dict(t, regions=got["regions"], regions_per_s=got["regions"] / t["seconds"],
-                         verified=bool(report["ok"]), backend=_backend(part))}
+                         verified=bool(report["ok"]))}
     if "grid" in methods:
         side = settings["grid"] if w.k == 2 else settings["grid_1d"]
         found, g = _timed(lambda: grid_patterns(w.net, w.slice, side), settings["baseline_rounds"])
@@ -222,15 +215,14 @@ def measure_partition(w: Workload, methods: Sequence[str], settings: dict, engin
     return {"got": got, "methods": out, "problems": problems}
 
 
-def measure_lc(w: Workload, methods: Sequence[str], settings: dict, engine_kw: tuple[dict, dict]) -> dict:
+def measure_lc(w: Workload, methods: Sequence[str], settings: dict, engine_kw: dict) -> dict:
     """Time exact, grid and vertex local complexity at the points; check the counts and the bounds."""
-    lc_kw = engine_kw[1]
     n = len(w.X)
-    lc, t = _timed(lambda: local_complexity(w.net, w.X, w.radius, dim=w.dim, method="exact", **lc_kw),
+    lc, t = _timed(lambda: local_complexity(w.net, w.X, w.radius, dim=w.dim, method="exact", **engine_kw),
                    settings["rounds"])
     got = {"regions": int(lc.regions.sum()), "neurons": int(lc.lc.sum())}
     problems = _expect(w.expected, got)
-    out = {"exact": dict(t, regions=got["regions"], neurons=got["neurons"], points=n, backend=_backend(lc),
+    out = {"exact": dict(t, regions=got["regions"], neurons=got["neurons"], points=n,
                          regions_per_s=got["regions"] / t["seconds"], points_per_s=n / t["seconds"])}
     if "grid" in methods:
         g_side = settings["lc_grid"] if w.dim == 2 else settings["lc_grid_1d"]
@@ -244,10 +236,10 @@ def measure_lc(w: Workload, methods: Sequence[str], settings: dict, engine_kw: t
                            regions_per_s=found / g["seconds"], points_per_s=n / g["seconds"],
                            time_vs_exact=g["seconds"] / t["seconds"])
     if "vertex" in methods:
-        vx, v = _timed(lambda: local_complexity(w.net, w.X, w.radius, method="vertex", **lc_kw),
+        vx, v = _timed(lambda: local_complexity(w.net, w.X, w.radius, method="vertex", **engine_kw),
                        settings["baseline_rounds"])
         # the estimator on the exact method's own neighbourhood: P = dim, the same frame
-        same = local_complexity(w.net, w.X, w.radius, method="vertex", n_directions=w.dim, **lc_kw)
+        same = local_complexity(w.net, w.X, w.radius, method="vertex", n_directions=w.dim, **engine_kw)
         over = int((same.lc > lc.lc).sum())
         if over:
             problems.append(f"the vertex estimator on the same {w.dim}-D neighbourhood counts more neurons than "
@@ -323,7 +315,7 @@ def run(
     )
 
 
-def _measure(w: Workload, methods: Sequence[str], settings: dict, engine_kw: tuple[dict, dict]) -> dict:
+def _measure(w: Workload, methods: Sequence[str], settings: dict, engine_kw: dict) -> dict:
     head = {"name": w.name, "kind": w.kind, "dim": w.k, "description": w.description, "arch": w.arch,
             "seed": w.seed, "input_dim": w.net.input_dim, "expected": w.expected}
     if w.kind == "lc":
