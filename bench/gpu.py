@@ -50,7 +50,6 @@ import contextlib
 import datetime as dt
 import itertools
 import json
-import os
 import secrets
 import sys
 import time
@@ -61,10 +60,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numba import cuda, float64
+from numba import config, cuda, float64
+
+from relugeo.io import write_text
 
 HERE = Path(__file__).resolve().parent
-SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+SIMULATED = bool(config.ENABLE_CUDASIM)
 NO_GPU = ("no CUDA GPU: numba.cuda.is_available() is False; run on a GPU machine, "
           "or with NUMBA_ENABLE_CUDASIM=1 --smoke to exercise the script")
 RTOL = 1e-9  # float outputs: relative tolerance, against the largest magnitude of the CPU's array
@@ -214,19 +215,12 @@ class Recorder:
 
 
 def random_net(sizes: tuple[int, ...], seed: int, slope: float = 0.0) -> Any:
-    """A float64 ReLU (or leaky ReLU) MLP with layer sizes ``sizes``, torch's default init at ``seed``."""
-    import torch
-    from torch import nn
+    """The float64 PWANet of ``bench/nets.py``'s MLP with layer sizes ``sizes`` at ``seed``."""
+    from nets import mlp_module
 
     import relugeo as rg
 
-    torch.manual_seed(seed)
-    layers: list[nn.Module] = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            layers.append(nn.LeakyReLU(slope) if slope else nn.ReLU())
-    return rg.from_torch(nn.Sequential(*layers).double())
+    return rg.from_torch(mlp_module(sizes, seed, slope).double())
 
 
 def degenerate_cells(rng: np.random.Generator, C: int, n: int) -> tuple:
@@ -567,13 +561,13 @@ def _fmt(x: float) -> str:
 
 
 def device_name() -> dict:
-    """Name, compute capability and memory of the current CUDA device (the simulator says so)."""
+    """Name, compute capability and memory of the first CUDA device (``gpu_info``), with the CUDA runtime
+    and driver versions; the simulator says so."""
     if SIMULATED:
         return {"name": "numba CUDA simulator (NUMBA_ENABLE_CUDASIM=1): no GPU"}
-    dev = cuda.get_current_device()
-    name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
-    info = {"name": name, "compute_capability": ".".join(map(str, dev.compute_capability)),
-            "memory_gib": round(cuda.current_context().get_memory_info().total / 2**30, 1)}
+    from relugeo.benchmark.machine import gpu_info
+
+    info = {"name": "CUDA device 0", **gpu_info()["devices"][0]}
     with contextlib.suppress(Exception):
         info["cuda_runtime"] = ".".join(map(str, cuda.runtime.get_version()))
         info["cuda_driver"] = ".".join(map(str, cuda.cudadrv.driver.driver.get_version()))
@@ -690,14 +684,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"MISMATCH (seed {seed}): {err}", file=sys.stderr)
         if args.json:
             result["mismatch"] = str(err)
-            Path(args.json).write_text(json.dumps(result, indent=1, default=str) + "\n")
+            write_text(json.dumps(result, indent=1, default=str) + "\n", args.json)
         return 1
     result["seconds"] = time.perf_counter() - t0
     print()
     print(report(result))
     print(f"\nwhole run {result['seconds']:.1f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1, default=str) + "\n")
+        write_text(json.dumps(result, indent=1, default=str) + "\n", args.json)
         print(f"wrote {args.json}")
     return 0
 

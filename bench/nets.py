@@ -53,14 +53,14 @@ def anchor_module(width: int, depth: int, seed: int = 0) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def mlp_module(sizes, seed: int = 0) -> nn.Sequential:
-    """A ReLU MLP with layer sizes ``sizes`` at torch's default initialisation."""
+def mlp_module(sizes, seed: int = 0, slope: float = 0.0) -> nn.Sequential:
+    """A ReLU MLP (leaky ReLU with ``slope`` > 0) with layer sizes ``sizes`` at torch's default initialisation."""
     torch.manual_seed(seed)
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[i], sizes[i + 1]))
         if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
+            layers.append(nn.LeakyReLU(slope) if slope else nn.ReLU())
     return nn.Sequential(*layers)
 
 

@@ -20,8 +20,7 @@ BUILDERS = {"cnn": small_cnn, "maxpool": maxpool_cnn, "preact_resnet": preact_re
 
 
 def _module(name, seed):
-    built = BUILDERS[name](seed)
-    return built[0] if isinstance(built, tuple) else built
+    return BUILDERS[name](seed)[0]
 
 
 def _slice(D, k, seed, half):
