@@ -1,6 +1,10 @@
 """relugeo: exact geometry of the linear regions of piecewise-affine networks."""
 
-from . import metrics, viz
+from . import threads
+
+threads.configure()  # before any numba kernel runs: see relugeo/threads.py
+
+from . import metrics, viz  # noqa: E402
 from .errors import (
     CertificateError,
     CheckpointError,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,7 +54,7 @@ class _Reference:
     def __init__(self, model: nn.Module):
         self.model = model
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> "_Reference":
         try:
             ref = copy.deepcopy(self.model)
             _strip_hooks(ref)
