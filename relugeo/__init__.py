@@ -15,7 +15,16 @@ from .errors import (
     UnsupportedLayerError,
 )
 from .nets import AffineLayer, LinearMap, PWANet, from_torch, load, save
-from .regions import LCResult, Partition, Slice, TrackResult, local_complexity, partition, track
+from .regions import (
+    LCResult,
+    Partition,
+    Slice,
+    TrackResult,
+    iter_regions,
+    local_complexity,
+    partition,
+    track,
+)
 
 __version__ = "0.1.0"
 
@@ -35,6 +44,7 @@ __all__ = [
     "TrackResult",
     "UnsupportedLayerError",
     "from_torch",
+    "iter_regions",
     "load",
     "local_complexity",
     "metrics",

@@ -576,5 +576,20 @@ def bench_cmd(
         raise typer.Exit(code=1)
 
 
+@app.command("compile")
+def compile_cmd() -> None:
+    """Compile relugeo's numba kernels now (once per machine, about a minute), so that the first
+    partition or LC starts at once. Prints the thread settings relugeo chose."""
+    from .regions import warmup
+    from .threads import settings
+
+    s = settings()
+    typer.echo(f"threads: {s.numba_threads} numba ({s.layer} layer), torch {s.torch_threads}, "
+               f"BLAS {s.blas_threads}; {s.cpus_available} CPUs available")
+    cold = not warmup.cache_is_warm()
+    seconds = warmup.compile_kernels(log=typer.echo)
+    typer.echo(f"kernels {'compiled' if cold else 'loaded from the cache'} in {seconds:.0f} s")
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _pack_signs(z, n_words):
     n, m = z.shape
     out = np.zeros((n, n_words), dtype=np.uint64)
@@ -55,7 +55,7 @@ def pack_signs(z: np.ndarray, n_words: int | None = None) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _line_eps(a, b, c, uscale, tol):
     return tol * ((abs(a) + abs(b)) * uscale + abs(c))
 
@@ -63,7 +63,7 @@ def _line_eps(a, b, c, uscale, tol):
 CHUNK = 32  # cells per parallel work item: each item allocates one workspace
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _new_workspace(cap_v, cap_p, cap_k):
     """Double-buffered storage for splitting one ring by many lines.
 
@@ -85,7 +85,7 @@ def _new_workspace(cap_v, cap_p, cap_k):
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _grow_workspace(ws, cap_v, cap_p, cap_k):
     """``ws`` itself when it holds the capacities asked for, else a larger copy."""
     X, Y, L, N, OFF, SID, S, SG = ws
@@ -104,7 +104,7 @@ def _grow_workspace(ws, cap_v, cap_p, cap_k):
     return new
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts, k, uscale, tol, layer):
     """Split the convex ring ``st:en`` by the lines of neurons ``cuts[:k]`` of ``cell``.
 
@@ -262,7 +262,7 @@ def split_polygon(vertices, labels, lines, uscale, tol=1e-10, layer=0):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cell_signs(pre, cell, vx, vy, st, en, uscale, tol, bits, cuts, hi, lo, slopes):
     """Classify every neuron on one cell: write its bit, list the cutting ones.
 
@@ -302,7 +302,7 @@ def _cell_signs(pre, cell, vx, vy, st, en, uscale, tol, bits, cuts, hi, lo, slop
     return ncut
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _mask_row(pre, cell, bits, slopes, masked):
     for r in range(pre.shape[1]):
         for i in range(pre.shape[2]):
@@ -310,7 +310,7 @@ def _mask_row(pre, cell, bits, slopes, masked):
             masked[cell, r, i] = v if bits[cell, i] == 1 else slopes[i] * v
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def split_cells_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes):
     """Pass 1 of splitting a batch of cells by one layer's neurons.
 
@@ -365,7 +365,7 @@ def split_cells_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes):
     return bits, cuts, ncut, npieces, nverts, masked
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _finish_child(child, cell, pre, bits, cuts, k, active, slopes, pat, bit_offset, base, wt, cpat, cnext):
     """Pattern and next-layer map of one child.
 
@@ -397,7 +397,7 @@ def _finish_child(child, cell, pre, bits, cuts, k, active, slopes, pat, bit_offs
                     cnext[child, r, o] += coef * wt[i, o]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def split_cells_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, pat, bit_offset,
                       bits, cuts, ncut, piece_start, vert_start, base, wt,
                       coff, cx, cy, cl, cn, cpat, cnext, cparent):
@@ -449,7 +449,7 @@ def split_cells_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, 
     return None
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def polygon_area_centroid(off, vx, vy):
     """Shoelace area and centroid of every ring: (R,) and (R, 2) float64.
 
@@ -497,7 +497,7 @@ def polygon_area_centroid(off, vx, vy):
 # ---------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _interval_cuts(pre, cell, t0, t1, uscale, tol, bits, cuts, roots, slopes):
     """Classify every neuron on the interval [t0, t1] of ``cell``.
 
@@ -538,7 +538,7 @@ def _interval_cuts(pre, cell, t0, t1, uscale, tol, bits, cuts, roots, slopes):
     return k, groups
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def split_intervals_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes):
     """Pass 1 for intervals; same outputs as :func:`split_cells_count`, with
     each row of ``cuts`` sorted by breakpoint."""
@@ -561,7 +561,7 @@ def split_intervals_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slop
     return bits, cuts, ncut, npieces, nverts, masked
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def split_intervals_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, pat, bit_offset,
                           bits, cuts, ncut, piece_start, vert_start, base, wt,
                           coff, cx, cy, cl, cn, cpat, cnext, cparent):
@@ -634,7 +634,7 @@ def split_intervals_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slop
 # ---------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _keep_positive(px, py, pl, pn, a, b, c, eps, layer, label):
     """The part of a convex ring where ``a*x + b*y + c >= 0`` (vertices within ``eps`` lie on the line)."""
     m = px.shape[0]
@@ -677,7 +677,7 @@ def _keep_positive(px, py, pl, pn, a, b, c, eps, layer, label):
     return ox[:w], oy[:w], ol[:w], on[:w]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _tie_side(pre, cell, i, j, px, py, two_d, uscale, tol):
     """Where ``z_i - z_j`` stands on a ring: 2 cut, 1 positive, -1 negative, 0 zero throughout.
 
@@ -703,7 +703,7 @@ def _tie_side(pre, cell, i, j, px, py, two_d, uscale, tol):
     return side, a, b, c, eps
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _winner_part(pre, cell, windows, w, s, px, py, pl, pn, two_d, uscale, tol, layer):
     """The part of a ring where slot ``s`` of window ``w`` wins (fewer than 2 (1-D) or 3 (2-D) vertices: none)."""
     i = windows[w, s]
@@ -735,7 +735,7 @@ def _winner_part(pre, cell, windows, w, s, px, py, pl, pn, two_d, uscale, tol, l
     return px, py, pl, pn
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _grow(a, need):
     if need <= a.shape[0]:
         return a
@@ -744,7 +744,7 @@ def _grow(a, need):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _max_pieces(pre, cell, vx, vy, elay, eneu, st, en, uscale, tol, layer, windows):
     """The pieces of one cell, window after window: rings (qx, qy, ql, qn, qoff) and winners qwin (P, W)."""
     two_d = pre.shape[1] == 3
@@ -795,7 +795,7 @@ def _max_pieces(pre, cell, vx, vy, elay, eneu, st, en, uscale, tol, layer, windo
     return qx, qy, ql, qn, qoff, qwin
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def split_cells_max(pre, off, vx, vy, elay, eneu, uscale, tol, layer, windows):
     """Split cells (2-D polygons or 1-D intervals) by the ties of a max layer.
 
@@ -858,7 +858,7 @@ def split_cells_max(pre, off, vx, vy, elay, eneu, uscale, tol, layer, windows):
 # ---------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _clip_halfplane(px, py, plab, a, b, c, lab):
     """Keep the part of a convex ring where a*x + b*y + c >= 0; new edges get ``lab``."""
     m = px.shape[0]
@@ -884,7 +884,7 @@ def _clip_halfplane(px, py, plab, a, b, c, lab):
     return ox[:w], oy[:w], ol[:w]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def decision_boundary_2d(off, vx, vy, maps):
     """Segments where the argmax of the logits changes, region by region.
 
@@ -974,7 +974,7 @@ def decision_boundary_2d(off, vx, vy, maps):
     return seg[:ns].copy(), reg[:ns].copy(), cls[:ns].copy()
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def decision_boundary_1d(off, vx, maps):
     """Points where the argmax of the logits changes along 1-D regions.
 
@@ -1047,7 +1047,7 @@ def decision_boundary_1d(off, vx, maps):
 # ---------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _add_ring_edges(r, st, en, vx, vy, elay, eneu, layer_offset, two_d, hits, length):
     """Credit root ``r`` with the neurons on the ring's inner edges and half their length
     (2-D) or half a crossing per end (1-D): each inner edge is shared by two cells."""
@@ -1063,7 +1063,7 @@ def _add_ring_edges(r, st, en, vx, vy, elay, eneu, layer_offset, two_d, hits, le
                 length[r] += 0.5
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _chord_length(a, b, c, vx, vy, st, en):
     """Length of the line ``a*x + b*y + c = 0`` inside the convex ring ``st:en``."""
     npt = 0
@@ -1085,7 +1085,7 @@ def _chord_length(a, b, c, vx, vy, st, en):
     return 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def reduce_leaves(off, vx, vy, elay, eneu, root, maps, layer_offset, logit_offset, with_logits,
                   uscale, tol, counts, hits, length):
     """Accumulate, per root domain, what its leaf cells say about it.
@@ -1143,7 +1143,7 @@ def reduce_leaves(off, vx, vy, elay, eneu, root, maps, layer_offset, logit_offse
     return None
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _new_edge_length(ws, npc, slot, layer):
     """Length of the edges that layer ``layer`` made among the pieces of a split.
 
@@ -1164,7 +1164,7 @@ def _new_edge_length(ws, npc, slot, layer):
     return total
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def reduce_last_layer(pre, off, vx, vy, elay, eneu, root, uscale, tol, layer, slopes, layer_offset,
                       counts, hits, length):
     """Per-root reduction of the cells before the last hidden layer, without splitting them.
@@ -1220,7 +1220,7 @@ def reduce_last_layer(pre, off, vx, vy, elay, eneu, root, uscale, tol, layer, sl
     return None
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, bits, cuts, ncut, base, wt,
                        next_slopes):
     """Split cells by layer ``layer`` and count, without storing, what the next layer does to each child.

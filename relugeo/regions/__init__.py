@@ -10,6 +10,7 @@ from .region_stats import (
     region_statistics,
 )
 from .slices import Slice
+from .streaming import iter_regions
 from .tracking import TrackResult, track
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "density_by_distance",
     "distance_to_region_boundary",
     "frame",
+    "iter_regions",
     "local_complexity",
     "partition",
     "region_shape",

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import functools
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numba
 import numpy as np
 
-from ..kernels import backend
+from ..kernels import backend, resolve_device
 from ..nets.pwanet import PWANet
-from . import engine
+from . import engine, warmup
 
 
 def frame(input_dim: int, n_directions: int, seed: int = 0) -> np.ndarray:
@@ -166,7 +168,9 @@ def local_complexity(
         Count hidden neurons only, or also the logits (the official MLP code's
         convention).
     batch_size : int, default 1024
-        Points per batch; bounds memory.
+        Points per batch; bounds memory. The exact method on the CPU splits a
+        batch into smaller pieces that numba's threads take in turn, each
+        piece on one thread (see :func:`_run_chunks`).
     groups : array_like of shape (N,), optional
         A label per point (e.g. "train", "test", "random") for ``summary()``.
     client : dask.distributed.Client, optional
@@ -215,6 +219,8 @@ def local_complexity(
             raise ValueError(
                 f"n_directions must be between 1 and the input dimension {net.input_dim}; got {n_directions!r}"
             )
+    if method == "exact":
+        warmup.ensure_compiled()
     V = frame(net.input_dim, P, seed)
     fn = functools.partial(_METHODS[method], device=device) if method == "exact" else _METHODS[method]
     t0 = time.perf_counter()
@@ -224,17 +230,51 @@ def local_complexity(
                              [float(radius)] * len(chunks), [V] * len(chunks), [layers] * len(chunks))
         parts = client.gather(futures)
     else:
-        parts = []
-        for c in chunks:
-            parts.append(fn(net, X[c], float(radius), V, layers))
-            if progress is not None:
-                progress(c.stop, len(X))
+        parts = _run_chunks(fn, net, X, float(radius), V, layers, chunks, progress,
+                            threaded=method == "exact" and resolve_device(device) == "cpu")
     neurons = np.concatenate([p[0] for p in parts])
     regions = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
     density = None if parts[0][2] is None else np.concatenate([p[2] for p in parts])
     names = [f"layer_{j + 1}" for j in range(len(net.hidden))] + (["logits"] if layers == "all" else [])
     return LCResult(method, float(radius), P, int(seed), layers, neurons, regions, density, names, V,
                     time.perf_counter() - t0, groups)
+
+
+def _run_chunks(fn, net, X, radius, V, layers, chunks, progress, threaded):
+    """``fn`` on every chunk of points, in order; the results are the same for any thread count.
+
+    With more than one numba thread (see :mod:`relugeo.threads`) the chunks are
+    cut into pieces of at least 16 points, about four per thread, and a pool of
+    that many Python threads takes them in turn, each running the kernels on
+    one thread (they release the GIL). Work moves to whichever thread is free,
+    so a core held by another process slows one thread, not every parallel
+    region, and the points' own work runs in parallel rather than only the
+    compiled loops inside it.
+    """
+    n_threads = numba.get_num_threads()
+    if not threaded or n_threads == 1:
+        parts = []
+        for c in chunks:
+            parts.append(fn(net, X[c], radius, V, layers))
+            if progress is not None:
+                progress(c.stop, len(X))
+        return parts
+    pieces = []
+    for c in chunks:
+        step = max(16, -(-(c.stop - c.start) // (4 * n_threads)))
+        pieces += [slice(s, min(s + step, c.stop)) for s in range(c.start, c.stop, step)]
+
+    def one(piece):
+        numba.set_num_threads(1)
+        return fn(net, X[piece], radius, V, layers)
+
+    parts = []
+    with engine._single_threaded_blas(), ThreadPoolExecutor(n_threads) as pool:
+        for piece, part in zip(pieces, pool.map(one, pieces)):
+            parts.append(part)
+            if progress is not None:
+                progress(piece.stop, len(X))
+    return parts
 
 
 @_register("exact")

@@ -10,8 +10,9 @@ of regions. The final cells (leaves) are handed to a consumer batch by batch.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -24,15 +25,39 @@ DEFAULT_TOL = 1e-10
 BATCH_BYTES = 1 << 19  # per-batch cell maps sized to stay in cache
 
 
-_BLAS: list[ThreadpoolController] = []
+class _SingleThreadedBlas:
+    """A context in which BLAS runs on one thread. Re-entrant and shared by threads: the first
+    entry limits BLAS (a process-wide setting), the last exit restores it. The controller is
+    built once, since building it scans every loaded library."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._limit = None
+        self._controller: ThreadpoolController | None = None
+
+    def __enter__(self):
+        with self._lock:
+            if self._depth == 0:
+                if self._controller is None:
+                    self._controller = ThreadpoolController()
+                self._limit = self._controller.limit(limits=1, user_api="blas")
+            self._depth += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                self._limit.restore_original_limits()
+                self._limit = None
 
 
-def _single_threaded_blas():
-    """A context in which BLAS runs on one thread (the controller is built once: building it scans
-    every loaded library)."""
-    if not _BLAS:
-        _BLAS.append(ThreadpoolController())
-    return _BLAS[0].limit(limits=1, user_api="blas")
+_BLAS_ONE_THREAD = _SingleThreadedBlas()
+
+
+def _single_threaded_blas() -> _SingleThreadedBlas:
+    """The shared context in which BLAS runs on one thread (see :class:`_SingleThreadedBlas`)."""
+    return _BLAS_ONE_THREAD
 
 
 def auto_batch_cells(net: PWANet) -> int:
@@ -256,14 +281,39 @@ def walk(
 ) -> int:
     """Split ``roots`` through every hidden layer; pass each batch of leaves to ``consume``.
 
-    Batches are walked depth-first, and the children of a batch are written
-    in groups of about ``batch_cells``, so the working memory stays bounded
-    whatever the number of regions. With ``final_layer`` set, cells stop
-    there instead: the batches handed to ``consume`` carry the map of layer
-    ``final_layer`` unsplit. Returns the number of cells handed to
-    ``consume``. Raises :class:`RegionLimitError` as soon as the regions
-    found plus the cells still pending (each holds at least one region)
-    exceed ``max_regions``. ``device`` picks the kernels ("cpu", "cuda" or "auto").
+    See :func:`iter_leaves`, which this drives. Returns the number of cells
+    handed to ``consume``.
+    """
+    done = 0
+    for leaves in iter_leaves(net, roots, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
+                              final_layer=final_layer, device=device):
+        consume(leaves)
+        done += leaves.n_cells
+    return done
+
+
+def iter_leaves(
+    net: PWANet,
+    roots: CellBatch,
+    *,
+    tol: float = DEFAULT_TOL,
+    batch_cells: int | None = None,
+    max_regions: int | None = None,
+    final_layer: int | None = None,
+    device: str = "cpu",
+) -> Iterator[CellBatch]:
+    """Split ``roots`` through every hidden layer, yielding the leaves batch by batch.
+
+    Batches are walked depth-first. A split batch is counted first; its
+    children are then written in groups of about ``batch_cells`` cells, each
+    group only when the walk reaches it, so at most one parent batch and one
+    group of children per layer of depth are alive at a time: the working
+    memory is bounded by ``batch_cells``, the widths and the depth, whatever
+    the number of regions. With ``final_layer`` set, cells stop there instead:
+    the batches yielded carry the map of layer ``final_layer`` unsplit. Raises
+    :class:`RegionLimitError` as soon as the regions found plus the cells still
+    pending (each holds at least one region) exceed ``max_regions``.
+    ``device`` picks the kernels ("cpu", "cuda" or "auto").
     """
     depth = len(net.hidden) if final_layer is None else int(final_layer)
     batch_cells = auto_batch_cells(net) if batch_cells is None else int(batch_cells)
@@ -272,19 +322,24 @@ def walk(
     # parallelism comes from the compiled kernels; a threaded BLAS on these small,
     # cache-sized products only adds contention
     with _single_threaded_blas():
-        return _walk(net, roots, consume, tol, batch_cells, max_regions, depth, device)
+        yield from _walk(net, roots, tol, batch_cells, max_regions, depth, device)
 
 
-def _walk(net, roots, consume, tol, batch_cells, max_regions, depth, device="cpu") -> int:
+def _walk(net, roots, tol, batch_cells, max_regions, depth, device="cpu") -> Iterator[CellBatch]:
     n = roots.n_cells
-    stack = [roots.take(s, min(s + batch_cells, n)) for s in reversed(range(0, n, batch_cells))]
+    # the stack holds batches, and groups of a counted batch still to be written: (batch, counted, start, stop)
+    stack: list = [roots.take(s, min(s + batch_cells, n)) for s in reversed(range(0, n, batch_cells))]
     pending = n
     done = 0
     while stack:
-        batch = stack.pop()
+        item = stack.pop()
+        if isinstance(item, tuple):
+            stack.append(split_batch(net, item[0], tol, item[1], item[2], item[3], device))
+            continue
+        batch = item
         pending -= batch.n_cells
         if batch.layer == depth:
-            consume(batch)
+            yield batch
             done += batch.n_cells
             continue
         if net.layers[batch.layer].is_max:
@@ -297,9 +352,7 @@ def _walk(net, roots, consume, tol, batch_cells, max_regions, depth, device="cpu
         counted = count_batch(net, batch, tol, device)
         pending += int(counted.npieces.sum())
         _check_limit(max_regions, done + pending, batch.layer)
-        for start, stop in reversed(_groups(counted.npieces, batch_cells)):
-            stack.append(split_batch(net, batch, tol, counted, start, stop, device))
-    return done
+        stack.extend((batch, counted, start, stop) for start, stop in reversed(_groups(counted.npieces, batch_cells)))
 
 
 def _check_limit(max_regions: int | None, found: int, layer: int) -> None:
