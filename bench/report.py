@@ -322,8 +322,9 @@ def targets_section(parts, lcs) -> list[str]:
             lines.append(f"| LC exact (dim 2) no slower than vertex P=25, 1,000 points, {case} "
                          f"| {seconds(ex['median'])} s vs {seconds(vx['median'])} s "
                          f"({ex['median'] / vx['median']:.2f}x{on_cpu}) | {status(ex['median'] <= vx['median'])} |")
-    lines += ["| memory bounded by a parameter; 1e6-region slices in < 4 GiB | not measured by these suites | - |",
-              ""]
+    lines += ["| memory bounded by a parameter; 1e6-region slices in < 4 GiB | see \"Memory of large partitions\" "
+              "below | - |", "| default threads on a busy machine <= 1.3x one thread; two threads >= 1.6x one "
+              "| see \"Thread settings on a quiet and on a busy machine\" below | - |", ""]
     return lines
 
 
@@ -359,7 +360,95 @@ def commands_section(data, benches, scaling) -> list[str]:
     return lines
 
 
-def render(data, benches=(), scaling=None, gpu=None) -> str:
+# -- thread settings and memory (bench/test_threads_speed.py, bench/memory.py) -------------------------
+
+
+def _thread_medians(data) -> dict:
+    """{(case, neighbour): {threads setting: row}} of a threads run."""
+    out = defaultdict(dict)
+    for r in data["rows"]:
+        if r["suite"] == "threads":
+            out[(r["case"].rsplit(" [", 1)[0], r["neighbour"])][r["threads_setting"]] = r
+    return out
+
+
+def threads_section(runs) -> list[str]:
+    """Default settings against one pinned thread, idle and beside a busy neighbour, per threading layer."""
+    if not runs:
+        return []
+    lines = [
+        "## Thread settings on a quiet and on a busy machine",
+        "",
+        ("Each case runs with the default thread count and with `numba.set_num_threads(1)` in the same "
+         "run, with nothing else started (idle) and beside a CPU-bound process pinned to CPU 0 (busy). "
+         "Goals: default / one thread <= 1.3 when busy; one thread / default >= 1.6 when idle on two cores. "
+         "The layer column is numba's threading layer: `tbb` is what relugeo picks (relugeo/threads.py); "
+         "`omp` with its spinning waits was numba's pick before. 'Idle' is only as idle as the machine was: "
+         "the load average of each run is given."),
+        "",
+        "| layer | case | idle: 1 thread | idle: default | two-thread speed-up | busy: 1 thread | busy: default "
+        "| busy: default / 1 thread |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    commands = []
+    for path, data in runs:
+        med = _thread_medians(data)
+        layer = next((r.get("threading_layer") for r in data["rows"] if r["suite"] == "threads"), "?")
+        for case in dict.fromkeys(c for c, _ in med):
+            idle, busy = med.get((case, "idle"), {}), med.get((case, "busy"), {})
+            cells = []
+            for group in (idle, busy):
+                one, dflt = group.get("1"), group.get("default")
+                cells += [seconds(one["median"]) if one else "-", seconds(dflt["median"]) if dflt else "-"]
+            up = (f"{idle['1']['median'] / idle['default']['median']:.2f}x"
+                  if "1" in idle and "default" in idle else "-")
+            ratio = (f"**{busy['default']['median'] / busy['1']['median']:.2f}**"
+                     if "1" in busy and "default" in busy else "-")
+            lines.append(f"| {layer} | {case} | {cells[0]} s | {cells[1]} s | {up} | {cells[2]} s | {cells[3]} s "
+                         f"| {ratio} |")
+        commands.append(f"- `{data.get('command', '?')}` ({path}; load average at start "
+                        f"{fmt_load(data.get('load_average', {}).get('start', ()))}, at end "
+                        f"{fmt_load(data.get('load_average', {}).get('end', ()))})")
+    return lines + ["", "Runs:", "", *commands, ""]
+
+
+def memory_section(mem) -> list[str]:
+    """Peak resident memory and time of the large partitions of bench/memory.py."""
+    if mem is None:
+        return []
+    lines = [
+        "## Memory of large partitions",
+        "",
+        ("Each case in a fresh process (`python bench/memory.py`, JSON in bench/memory.json): "
+         "[-1, 1]^2 of a 2-W-W-W-1 ReLU MLP, torch default init, seed 0. Peak RSS is the process's "
+         "`ru_maxrss`, torch and numba included. The streamed case walks with `rg.iter_regions` "
+         "(pieces of `batch_regions` regions) and checks every piece's certificates. Target: about one "
+         "million regions in under 4 GiB, and `verify()` no slower than the partition."),
+        "",
+        "| case | regions | partition | peak after partition | verify | peak after verify | verified |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in mem["records"]:
+        how = f" (streamed, {r['batch_regions']:,} per piece)" if r.get("stream") else ""
+        verify = f"{r['verify_s']:.1f} s" if "verify_s" in r else "per piece"
+        peak_v = f"{r['peak_verify_gib']:.2f} GiB" if "peak_verify_gib" in r else "-"
+        lines.append(f"| {r['case']}{how} | {r['regions']:,} | {r['partition_s']:.1f} s "
+                     f"| {r['peak_partition_gib']:.2f} GiB | {verify} | {peak_v} | {r['verified']} |")
+    lines += ["", f"Load average at the end of the run: {fmt_load(mem.get('load_average', ()))}; "
+              f"{mem.get('cpu_count')} logical CPUs; threads: {mem['records'][0].get('threads', {}).get('numba_threads')} "
+              f"numba ({mem['records'][0].get('threads', {}).get('layer')}).", ""]
+    return lines
+
+
+def extra_sections() -> list[str]:
+    """Sections written by other bench scripts, kept as they are: bench/sections/*.md, by name."""
+    lines = []
+    for path in sorted((HERE / "sections").glob("*.md")):
+        lines += [path.read_text().rstrip(), ""]
+    return lines
+
+
+def render(data, benches=(), scaling=None, gpu=None, threads=(), memory=None) -> str:
     lines = [
         "# relugeo benchmark results",
         "",
@@ -382,8 +471,11 @@ def render(data, benches=(), scaling=None, gpu=None) -> str:
             lines += section(by_case(data["rows"], suite))
     for path, b in benches:
         lines += bench_markdown(b, path)
+    lines += threads_section(threads)
+    lines += memory_section(memory)
     if scaling is not None:
         lines += scaling_section(scaling)
+    lines += extra_sections()
     lines += gpu_section(gpu)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -563,7 +655,12 @@ def main(argv=None) -> None:
     if data is None and not benches and scaling is None:
         raise SystemExit(f"no benchmark JSON found: {args.json}, bench/bench-*.json, {args.scaling}")
     gpu = json.loads(Path(args.gpu).read_text()) if Path(args.gpu).exists() else None
-    write_atomic(Path(args.output), render(data, benches, scaling, gpu))
+    threads = []
+    for path in sorted(HERE.glob("threads*.json")):
+        run = load(path)
+        threads.append((relative(path), run))
+    memory = json.loads((HERE / "memory.json").read_text()) if (HERE / "memory.json").exists() else None
+    write_atomic(Path(args.output), render(data, benches, scaling, gpu, threads, memory))
     print(f"wrote {args.output}")
 
 
