@@ -85,3 +85,30 @@ def test_local_complexity_is_the_same_on_one_thread_and_on_all(dim):
     np.testing.assert_array_equal(one.neurons, every.neurons)
     np.testing.assert_array_equal(one.regions, every.regions)
     np.testing.assert_allclose(one.boundary_density, every.boundary_density, rtol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_partition_on_threads_is_the_partition_on_one(threads, monkeypatch):
+    """Subtrees walked on a pool of threads give the same regions, in the same order, as one thread."""
+    net = rg.from_torch(to_torch(random_net(5, [20, 20, 20], negative_slope=0.1, n_out=3)))
+    sl = rg.Slice.square(np.zeros(2), np.eye(2), 2.0)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        one = rg.partition(net, sl, batch_cells=8)
+    finally:
+        numba.set_num_threads(before)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: threads)  # more subtrees than this machine has cores
+    many = rg.partition(net, sl, batch_cells=8)
+    assert many.n_regions == one.n_regions > 500
+    np.testing.assert_array_equal(many.patterns, one.patterns)
+    np.testing.assert_array_equal(many.vertices, one.vertices)
+    np.testing.assert_array_equal(many.ring_offsets, one.ring_offsets)
+    assert many.verify()["ok"]
+
+
+def test_region_limit_holds_on_threads(monkeypatch):
+    net = rg.from_torch(to_torch(random_net(5, [20, 20, 20])))
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    with pytest.raises(rg.RegionLimitError, match="more than max_regions = 100 regions"):
+        rg.partition(net, rg.Slice.square(np.zeros(2), np.eye(2), 2.0), batch_cells=8, max_regions=100)

@@ -130,7 +130,12 @@ class AffineLayer:
             return out
         if self.negative_slope is None:
             return z
-        return np.where(z > 0, z, self.slopes * z)
+        slopes = self.slopes
+        if self.uniform_slope == 0.0:
+            return np.maximum(z, 0.0)
+        if ((slopes >= 0.0) & (slopes <= 1.0)).all():
+            return np.maximum(z, slopes * z)  # the larger of z and s z is z where z > 0 when 0 <= s <= 1
+        return np.where(z > 0, z, slopes * z)
 
     def pattern_bits(self, z: np.ndarray) -> np.ndarray:
         """The layer's activation pattern: (N, n_out) -> (N, n_bits) bool."""
@@ -233,7 +238,8 @@ class PWANet:
         h = self._as_points(x)
         out = []
         for layer in self.layers:
-            z = layer.apply(h)
+            z = layer.linear(h)
+            z += layer.bias
             out.append(z)
             if layer.has_activation:
                 h = layer.activate(z)

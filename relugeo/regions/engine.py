@@ -11,14 +11,16 @@ of regions. The final cells (leaves) are handed to a consumer batch by batch.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+import numba
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ..errors import RegionLimitError
-from ..kernels import backend, cpu
+from ..kernels import backend, cpu, resolve_device
 from ..nets.pwanet import PWANet
 
 DEFAULT_TOL = 1e-10
@@ -301,6 +303,7 @@ def iter_leaves(
     max_regions: int | None = None,
     final_layer: int | None = None,
     device: str = "cpu",
+    parallel: bool = False,
 ) -> Iterator[CellBatch]:
     """Split ``roots`` through every hidden layer, yielding the leaves batch by batch.
 
@@ -314,24 +317,49 @@ def iter_leaves(
     :class:`RegionLimitError` as soon as the regions found plus the cells still
     pending (each holds at least one region) exceed ``max_regions``.
     ``device`` picks the kernels ("cpu", "cuda" or "auto").
+
+    With ``parallel`` and more than one numba thread, the walk splits the top
+    of the tree until it holds about four subtrees per thread, then walks the
+    subtrees on a pool of threads, each running the kernels on one thread;
+    the leaves come out in the same order as from one thread, but every
+    subtree's leaves are held until it is yielded (memory then grows with the
+    regions, as :func:`relugeo.partition` does anyway).
     """
     depth = len(net.hidden) if final_layer is None else int(final_layer)
     batch_cells = auto_batch_cells(net) if batch_cells is None else int(batch_cells)
     if batch_cells < 1:
         raise ValueError(f"batch_cells must be a positive integer; got {batch_cells}")
-    # parallelism comes from the compiled kernels; a threaded BLAS on these small,
-    # cache-sized products only adds contention
-    with _single_threaded_blas():
-        yield from _walk(net, roots, tol, batch_cells, max_regions, depth, device)
-
-
-def _walk(net, roots, tol, batch_cells, max_regions, depth, device="cpu") -> Iterator[CellBatch]:
     n = roots.n_cells
-    # the stack holds batches, and groups of a counted batch still to be written: (batch, counted, start, stop)
+    # the stack holds batches, and groups of a counted batch still to be written: (batch, counted, start, stop);
+    # its last item is walked next
     stack: list = [roots.take(s, min(s + batch_cells, n)) for s in reversed(range(0, n, batch_cells))]
-    pending = n
+    walk_args = (net, tol, batch_cells, max_regions, depth, device)
+    n_threads = numba.get_num_threads() if parallel and resolve_device(device) == "cpu" else 1
+    # parallelism comes from the compiled kernels or the subtree threads; a threaded BLAS on these
+    # small, cache-sized products only adds contention
+    with _single_threaded_blas():
+        if n_threads == 1:
+            yield from _walk(stack, *walk_args)
+            return
+        stack = yield from _walk(stack, *walk_args, expand_to=4 * n_threads)
+        yield from _walk_subtrees(stack[::-1], walk_args, n_threads)
+
+
+def _cells(item) -> int:
+    """Cells of a stack item: a batch, or a group of a counted batch still to be written."""
+    if isinstance(item, tuple):
+        return int(item[1].npieces[item[2] : item[3]].sum())
+    return item.n_cells
+
+
+def _walk(stack, net, tol, batch_cells, max_regions, depth, device="cpu", expand_to=None):
+    """Walk ``stack`` depth-first, yielding leaves; return what is left of it, which is nothing
+    unless ``expand_to`` is set: then the walk stops once the stack holds that many items."""
+    pending = sum(_cells(item) for item in stack)
     done = 0
     while stack:
+        if expand_to is not None and len(stack) >= expand_to:
+            break
         item = stack.pop()
         if isinstance(item, tuple):
             stack.append(split_batch(net, item[0], tol, item[1], item[2], item[3], device))
@@ -353,6 +381,28 @@ def _walk(net, roots, tol, batch_cells, max_regions, depth, device="cpu") -> Ite
         pending += int(counted.npieces.sum())
         _check_limit(max_regions, done + pending, batch.layer)
         stack.extend((batch, counted, start, stop) for start, stop in reversed(_groups(counted.npieces, batch_cells)))
+    return stack
+
+
+def _walk_subtrees(items: list, walk_args: tuple, n_threads: int) -> Iterator[CellBatch]:
+    """Walk every item (in order) on a pool of ``n_threads`` threads; yield their leaves in that order."""
+    max_regions = walk_args[3]
+
+    def run(item):
+        numba.set_num_threads(1)
+        return list(_walk([item], *walk_args))
+
+    pool = ThreadPoolExecutor(n_threads)
+    try:
+        futures = [pool.submit(run, item) for item in items]
+        done = 0
+        for future in futures:
+            for leaves in future.result():
+                done += leaves.n_cells
+                _check_limit(max_regions, done, leaves.layer - 1)
+                yield leaves
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _check_limit(max_regions: int | None, found: int, layer: int) -> None:

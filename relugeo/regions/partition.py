@@ -9,7 +9,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import CertificateError, InvalidSliceError
-from ..kernels import cpu
+from ..kernels import checks, cpu
 from ..nets.pwanet import PWANet
 from . import engine, warmup
 from .slices import Slice
@@ -169,7 +169,7 @@ class Partition:
         return logits.argmax(axis=1)
 
     # -- checks ------------------------------------------------------------------
-    _VERIFY_CHUNK = 32768
+    _VERIFY_CHUNK = 8192
 
     def _check_certificates(self, rows: slice, margin: float):
         """Forward the centroids of regions ``rows``: (failed, ambiguous, logit error)."""
@@ -177,22 +177,25 @@ class Partition:
         n = len(zs[-1])
         failed = np.zeros(n, dtype=bool)
         ambiguous = np.zeros(n, dtype=bool)
-        bits = np.unpackbits(self.patterns[rows].view(np.uint8), axis=1, bitorder="little")
+        patterns = np.ascontiguousarray(self.patterns[rows])
+        bits = None
         start = 0
         for layer, z in zip(self.net.hidden, zs[:-1]):
+            if not layer.is_max:
+                checks.check_two_slope_layer(z, patterns, start, layer.slopes, margin, failed, ambiguous)
+                start += layer.n_bits
+                continue
+            if bits is None:
+                bits = np.unpackbits(patterns.view(np.uint8), axis=1, bitorder="little")
             want = bits[:, start : start + layer.n_bits].astype(bool)
             scale = margin * np.maximum(np.abs(z).max(axis=1, keepdims=True), 1e-300)
-            if layer.is_max:
-                # a window mismatches when its winner differs; near when the two candidates tie at the centroid
-                n_win, m = layer.windows.shape
-                mismatch = (layer.pattern_bits(z) != want).reshape(n, n_win, m).any(axis=2)
-                theirs = layer.windows[np.arange(n_win), want.reshape(n, n_win, m).argmax(axis=2)]
-                ours = layer.windows[np.arange(n_win), layer.winners(z)]
-                gap = np.take_along_axis(z, ours, axis=1) - np.take_along_axis(z, theirs, axis=1)
-                near = np.abs(gap) <= scale
-            else:
-                mismatch = layer.pattern_bits(z) != want
-                near = np.abs(z) <= scale
+            # a window mismatches when its winner differs; near when the two candidates tie at the centroid
+            n_win, m = layer.windows.shape
+            mismatch = (layer.pattern_bits(z) != want).reshape(n, n_win, m).any(axis=2)
+            theirs = layer.windows[np.arange(n_win), want.reshape(n, n_win, m).argmax(axis=2)]
+            ours = layer.windows[np.arange(n_win), layer.winners(z)]
+            gap = np.take_along_axis(z, ours, axis=1) - np.take_along_axis(z, theirs, axis=1)
+            near = np.abs(gap) <= scale
             failed |= (mismatch & ~near).any(axis=1)
             ambiguous |= (mismatch & near).any(axis=1)
             start += layer.n_bits
@@ -368,7 +371,7 @@ def partition(
     t0 = time.perf_counter()
     centre = _domain_centre(slice_)
     leaves = list(_slice_leaves(net, slice_, centre, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
-                                device=device))
+                                device=device, parallel=True))
     return _from_leaves(net, slice_, leaves, centre, time.perf_counter() - t0, tol)
 
 
