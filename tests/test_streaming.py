@@ -112,3 +112,28 @@ def test_region_limit_holds_on_threads(monkeypatch):
     monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
     with pytest.raises(rg.RegionLimitError, match="more than max_regions = 100 regions"):
         rg.partition(net, rg.Slice.square(np.zeros(2), np.eye(2), 2.0), batch_cells=8, max_regions=100)
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_maps_written_a_range_at_a_time_are_the_same(dim, monkeypatch):
+    """A cell cut into many pieces gets its children's maps a range at a time (children_maps): the
+    partition is the one written in one go, bit for bit."""
+    net = rg.from_torch(to_torch(random_net(7, [40, 12, 12], negative_slope=0.05, n_out=2)))
+    sl = (rg.Slice.square(np.zeros(2), np.eye(2), 3.0) if dim == 2
+          else rg.Slice.segment(np.array([-3.0, -1.0]), np.array([3.0, 2.0])))
+    deferred = []
+    defer = engine._defer_maps
+    monkeypatch.setattr(engine, "_defer_maps", lambda *a: deferred.append(defer(*a)) or deferred[-1])
+    numba.set_num_threads(1)
+    try:
+        small = rg.partition(net, sl, batch_cells=2)
+        assert any(deferred)
+        deferred.clear()
+        whole = rg.partition(net, sl, batch_cells=100_000)
+        assert not any(deferred)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    np.testing.assert_array_equal(small.patterns, whole.patterns)
+    np.testing.assert_array_equal(small.vertices, whole.vertices)
+    np.testing.assert_array_equal(small.logit_maps, whole.logit_maps)
+    assert small.verify()["ok"]

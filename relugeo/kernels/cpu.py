@@ -450,6 +450,38 @@ def split_cells_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, 
 
 
 @njit(cache=True, nogil=True, parallel=True)
+def children_maps(cpat, cparent, pre, cuts, ncut, slopes, bit_offset, base, wt, cnext):
+    """The next layer's map of children written without one (``split_cells_write`` or
+    ``split_intervals_write`` called with a ``wt`` of width 0).
+
+    Child ``c`` of parent ``cparent[c]`` gets exactly what ``_finish_child``
+    would have written: the parent's ``base`` map plus, in the order of
+    ``cuts``, the rank-1 term of each cutting neuron that is active on the
+    child (its bit set in ``cpat``; cutting neurons carry no bit otherwise).
+    ``cnext`` has shape (NC, rows, n_next). Lets the walk write the children
+    of a cell cut into very many pieces a group at a time.
+    """
+    NC = cpat.shape[0]
+    rows = pre.shape[1]
+    n_next = wt.shape[1]
+    for c in prange(NC):
+        cell = cparent[c]
+        for r in range(rows):
+            for o in range(n_next):
+                cnext[c, r, o] = base[cell, r, o]
+        for j in range(ncut[cell]):
+            i = cuts[cell, j]
+            g = bit_offset + i
+            if (cpat[c, g >> 6] >> np.uint64(g & 63)) & np.uint64(1) == 0:
+                continue
+            for r in range(rows):
+                coef = (1.0 - slopes[i]) * pre[cell, r, i]
+                if coef != 0.0:
+                    for o in range(n_next):
+                        cnext[c, r, o] += coef * wt[i, o]
+
+
+@njit(cache=True, nogil=True, parallel=True)
 def polygon_area_centroid(off, vx, vy):
     """Shoelace area and centroid of every ring: (R,) and (R, 2) float64.
 

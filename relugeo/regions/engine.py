@@ -184,6 +184,17 @@ def split_batch(net: PWANet, batch: CellBatch, tol: float, counted: Counted | No
                 start: int = 0, stop: int | None = None, device: str = "cpu") -> CellBatch:
     """Split cells ``start:stop`` of ``batch`` by the neurons of ``batch.layer``;
     return the children with the map of the next layer (or of the logits) on each."""
+    return _write_children(net, batch, tol, counted, start, stop, device)[0]
+
+
+def _write_children(net: PWANet, batch: CellBatch, tol: float, counted: Counted | None = None,
+                    start: int = 0, stop: int | None = None, device: str = "cpu",
+                    with_maps: bool = True) -> tuple[CellBatch, np.ndarray]:
+    """:func:`split_batch`, also returning each child's parent (an index into ``start:stop``).
+
+    With ``with_maps=False`` the children come without the next layer's map
+    (``pre`` of width 0): :func:`_with_maps` adds it to a range of them later.
+    """
     layer = net.layers[batch.layer]
     k = batch.pre.shape[1] - 1
     kern = backend(device)
@@ -196,7 +207,7 @@ def split_batch(net: PWANet, batch: CellBatch, tol: float, counted: Counted | No
     vert_start = np.zeros(stop - start + 1, dtype=np.int64)
     np.cumsum(c.nverts[rows], out=vert_start[1:])
     nc, nv = int(piece_start[-1]), int(vert_start[-1])
-    n_next = c.base.shape[2]
+    n_next = c.base.shape[2] if with_maps else 0
     coff = np.zeros(nc + 1, dtype=np.int64)
     cx = np.empty(nv)
     cy = np.empty(nv)
@@ -207,16 +218,32 @@ def split_batch(net: PWANet, batch: CellBatch, tol: float, counted: Counted | No
     cparent = np.empty(nc, dtype=np.int64)
     bit_offset = int(sum(net.widths[: batch.layer]))
     nxt = net.layers[batch.layer + 1]
-    wt = net.weight_t(batch.layer + 1) if nxt.is_dense else np.empty((layer.n_out, 0))
+    wt = net.weight_t(batch.layer + 1) if nxt.is_dense and with_maps else np.empty((layer.n_out, 0))
+    base = c.base[rows] if with_maps else np.empty((stop - start, k + 1, 0))
     write(batch.pre[rows], batch.off[start : stop + 1], batch.vx, batch.vy, batch.elay, batch.eneu,
           batch.uscale[rows], tol, batch.layer, layer.slopes, batch.pat[rows], bit_offset, c.bits[rows],
-          c.cuts[rows], c.ncut[rows], piece_start, vert_start, c.base[rows], wt,
+          c.cuts[rows], c.ncut[rows], piece_start, vert_start, base, wt,
           coff, cx, cy, cl, cn, cpat, pre, cparent)
-    if not nxt.is_dense:
+    if not nxt.is_dense and with_maps:
         pre = _apply_to_children(layer, nxt, batch.pre[rows][cparent], cpat, bit_offset)
-    return CellBatch(
+    children = CellBatch(
         batch.layer + 1, pre, coff, cx, cy, cl, cn, cpat, batch.root[rows][cparent], batch.uscale[rows][cparent]
     )
+    return children, cparent
+
+
+def _with_maps(net: PWANet, item: tuple) -> CellBatch:
+    """Children ``s:e`` of a deferred group (see :func:`_walk`), with the next layer's map written."""
+    _, children, cparent, batch, counted, start, stop, s, e = item
+    rows = slice(start, stop)
+    part = children.take(s, e)
+    k = batch.pre.shape[1] - 1
+    nxt = net.layers[batch.layer + 1]
+    part.pre = np.empty((e - s, k + 1, nxt.n_out))
+    cpu.children_maps(part.pat, cparent[s:e], batch.pre[rows], counted.cuts[rows], counted.ncut[rows],
+                      net.layers[batch.layer].slopes, int(sum(net.widths[: batch.layer])), counted.base[rows],
+                      net.weight_t(batch.layer + 1), part.pre)
+    return part
 
 
 def _apply_to_children(layer, nxt, parent_pre: np.ndarray, cpat: np.ndarray, bit_offset: int) -> np.ndarray:
@@ -346,10 +373,22 @@ def iter_leaves(
 
 
 def _cells(item) -> int:
-    """Cells of a stack item: a batch, or a group of a counted batch still to be written."""
+    """Cells of a stack item: a batch, a group of a counted batch still to be written, or a range of
+    written children still without their maps."""
+    if isinstance(item, tuple) and item[0] == "maps":
+        return item[8] - item[7]
     if isinstance(item, tuple):
         return int(item[1].npieces[item[2] : item[3]].sum())
     return item.n_cells
+
+
+def _defer_maps(net: PWANet, item: tuple, batch_cells: int, device: str) -> bool:
+    """Whether a group's children are many enough to get their maps a range at a time: a single cell
+    cut into more than four batches' worth of pieces (the first layer's cell in a wide net), on the
+    CPU, with a dense next layer."""
+    batch, counted, start, stop = item
+    return (stop - start == 1 and int(counted.npieces[start]) > 4 * batch_cells and resolve_device(device) == "cpu"
+            and net.layers[batch.layer + 1].is_dense)
 
 
 def _walk(stack, net, tol, batch_cells, max_regions, depth, device="cpu", expand_to=None):
@@ -361,6 +400,17 @@ def _walk(stack, net, tol, batch_cells, max_regions, depth, device="cpu", expand
         if expand_to is not None and len(stack) >= expand_to:
             break
         item = stack.pop()
+        if isinstance(item, tuple) and item[0] == "maps":
+            stack.append(_with_maps(net, item))
+            continue
+        if isinstance(item, tuple) and _defer_maps(net, item, batch_cells, device):
+            # a cell cut into very many pieces: write them all, but their maps one range at a time
+            children, cparent = _write_children(net, item[0], tol, item[1], item[2], item[3], device,
+                                                with_maps=False)
+            nc = children.n_cells
+            stack.extend(("maps", children, cparent, *item, s, min(s + batch_cells, nc))
+                         for s in reversed(range(0, nc, batch_cells)))
+            continue
         if isinstance(item, tuple):
             stack.append(split_batch(net, item[0], tol, item[1], item[2], item[3], device))
             continue
