@@ -1,6 +1,6 @@
 """relugeo: exact geometry of the linear regions of piecewise-affine networks."""
 
-from . import metrics, viz
+from . import data, metrics, viz
 from .errors import (
     CertificateError,
     CheckpointError,
@@ -30,6 +30,7 @@ __all__ = [
     "Slice",
     "TrackResult",
     "UnsupportedLayerError",
+    "data",
     "from_torch",
     "load",
     "local_complexity",
