@@ -87,3 +87,32 @@ def test_sparse_parity_labels_are_the_parity_of_the_support():
 def test_sparse_parity_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         sparse_parity(**args)
+
+
+def test_full_batch_fit_is_plain_adamw_and_record_steps_write_no_files(tmp_path):
+    import torch
+    from torch import nn
+
+    from relugeo import train
+    from relugeo.nets import build_module
+
+    X, y, Xt, yt = modular(5, "add", 0.6, seed=0)
+    torch.manual_seed(0)
+    model = build_module("mlp:10-8-5:relu")
+    torch.manual_seed(0)
+    ref = build_module("mlp:10-8-5:relu")
+    hist = train.fit(model, X, y, steps=6, lr=0.01, weight_decay=1.0, batch_size=None, loss="ce",
+                     checkpoint_steps=[0, 6], record_steps=[2, 3, 6], out_dir=tmp_path, eval_data=(Xt, yt))
+    opt = torch.optim.AdamW(ref.parameters(), lr=0.01, weight_decay=1.0)
+    for _ in range(6):
+        opt.zero_grad()
+        nn.functional.cross_entropy(ref(torch.as_tensor(X)), torch.as_tensor(y)).backward()
+        opt.step()
+    for a, b in zip(model.parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert [h["step"] for h in hist] == [0, 2, 3, 6]
+    assert [h["path"] is None for h in hist] == [False, True, True, False]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_0000000.pt", "step_0000006.pt"]
+    assert all("test_accuracy" in h for h in hist)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer or None"):
+        train.fit(model, X, y, steps=1, batch_size=0)
