@@ -94,6 +94,7 @@ def module_local_complexity(
     input space of dimension D = prod(shape[1:]) (default P = min(25, D)).
     ``layers`` is read by :func:`hooked_layers`; the result's ``layer_names``
     are the hooked submodules' names, and ``logits`` for the output.
+    ``batch_size`` points (at most 16384 vertices) go through each forward pass.
 
     ``method="exact"`` converts the module with :func:`relugeo.from_torch`
     (which refuses a layer that is not piecewise affine and names it) and runs
@@ -143,7 +144,7 @@ def module_local_complexity(
     runner = Runner(module, dtype)
     flat = X.reshape(N, D)
     out = np.zeros((N, len(names) + with_logits), dtype=np.int64)
-    step = max(1, int(batch_size) // (2 * P))
+    step = max(1, min(int(batch_size), 16384 // (2 * P)))  # points per forward pass, as for a PWANet
     t0 = time.perf_counter()
     for s0 in range(0, N, step):
         xs = flat[s0:s0 + step]
