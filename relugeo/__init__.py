@@ -4,7 +4,7 @@ from . import threads
 
 threads.configure()  # before any numba kernel runs: see relugeo/threads.py
 
-from . import metrics, viz  # noqa: E402
+from . import data, metrics, viz  # noqa: E402
 from .errors import (
     CertificateError,
     CheckpointError,
@@ -43,6 +43,7 @@ __all__ = [
     "Slice",
     "TrackResult",
     "UnsupportedLayerError",
+    "data",
     "from_torch",
     "iter_regions",
     "load",

@@ -12,7 +12,9 @@ import numpy as np
 
 from .metrics.compression import cylinder, stripe
 
-__all__ = ["cylinder", "digits", "mnist1d", "moons", "stripe", "uniform_like"]
+__all__ = ["cylinder", "digits", "mnist1d", "modular", "moons", "sparse_parity", "stripe", "uniform_like"]
+
+_OPS = ("add", "sub", "mul", "div")
 
 
 def digits(n_train: int = 1000, seed: int = 0):
@@ -110,3 +112,78 @@ def mnist1d(num_samples: int = 5000, *, train_split: float = 0.8, seed: int = 42
         random.setstate(py_state)
     return (d["x"].astype(np.float32), d["y"].astype(np.int64),
             d["x_test"].astype(np.float32), d["y_test"].astype(np.int64))
+
+
+def modular(p: int, op: str = "add", train_fraction: float = 0.5, seed: int = 0):
+    """The table of ``a op b mod p`` as one-hot pairs, split into train and test (grokking's task).
+
+    Every pair (a, b) with a, b in 0..p-1 appears exactly once across train and
+    test, except that ``op="div"`` (a * b^-1 mod p, p prime) skips b = 0. The
+    input is ``[onehot(a), onehot(b)]``: a linear first layer on it is an
+    embedding, so an MLP on it stays piecewise affine. The split is a seeded
+    permutation of the table (``round(train_fraction * pairs)`` train rows).
+
+    Returns ``(X_train, y_train, X_test, y_test)``: X of shape (N, 2p) float32
+    with exactly two ones per row, y of shape (N,) int64 in 0..p-1.
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 2:
+        raise ValueError(f"p must be an integer >= 2; got {p!r}")
+    p = int(p)
+    if op not in _OPS:
+        raise ValueError(f"op must be one of {list(_OPS)}; got {op!r}")
+    if op == "div" and any(p % q == 0 for q in range(2, int(p**0.5) + 1)):
+        raise ValueError(f"op='div' needs a prime p (every b != 0 invertible); got p={p}")
+    if not (isinstance(train_fraction, (int, float)) and 0 < train_fraction < 1):
+        raise ValueError(f"train_fraction must be a number strictly between 0 and 1; got {train_fraction!r}")
+    a, b = (g.ravel() for g in np.meshgrid(np.arange(p), np.arange(p), indexing="ij"))
+    if op == "div":
+        a, b = a[b != 0], b[b != 0]
+    if op == "add":
+        y = (a + b) % p
+    elif op == "sub":
+        y = (a - b) % p
+    elif op == "mul":
+        y = (a * b) % p
+    else:
+        y = (a * np.array([pow(int(v), -1, p) for v in b])) % p
+    n_train = int(round(train_fraction * len(a)))
+    if not 0 < n_train < len(a):
+        raise ValueError(f"train_fraction={train_fraction} leaves an empty train or test set of the "
+                         f"{len(a)} pairs; choose a fraction between {1 / len(a):.3g} and {1 - 1 / len(a):.3g}")
+    X = np.zeros((len(a), 2 * p), dtype=np.float32)
+    X[np.arange(len(a)), a] = 1.0
+    X[np.arange(len(a)), p + b] = 1.0
+    y = y.astype(np.int64)
+    order = np.random.default_rng(seed).permutation(len(a))
+    tr, te = order[:n_train], order[n_train:]
+    return X[tr], y[tr], X[te], y[te]
+
+
+def sparse_parity(n_bits: int, k: int, n_train: int = 1000, n_test: int = 1000, *, seed: int = 0,
+                  support=None):
+    """Sparse parity (Barak et al. 2022): the parity of ``k`` hidden bits among ``n_bits``.
+
+    Inputs are uniform in {-1, +1}^n_bits; the label is 1 when the product of
+    the ``k`` support bits is -1 (an odd number of them are -1), else 0. The
+    support is drawn with the seed unless given.
+
+    Returns ``(X_train, y_train, X_test, y_test, support)``: X of shape
+    (N, n_bits) float32 in {-1, +1}, y of shape (N,) int64 in {0, 1}, support
+    an int64 array of shape (k,), sorted.
+    """
+    if isinstance(n_bits, bool) or not isinstance(n_bits, (int, np.integer)) or n_bits < 1:
+        raise ValueError(f"n_bits must be a positive integer; got {n_bits!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n_bits:
+        raise ValueError(f"k must be an integer between 1 and n_bits={n_bits}; got {k!r}")
+    if int(n_train) < 1 or int(n_test) < 1:
+        raise ValueError(f"n_train and n_test must be positive; got {n_train} and {n_test}")
+    rng = np.random.default_rng(seed)
+    if support is None:
+        support = np.sort(rng.choice(n_bits, size=k, replace=False))
+    else:
+        support = np.sort(np.asarray(support, dtype=np.int64))
+        if support.shape != (k,) or len(np.unique(support)) != k or support.min() < 0 or support.max() >= n_bits:
+            raise ValueError(f"support must hold {k} distinct indices in 0..{n_bits - 1}; got {support.tolist()}")
+    X = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=(int(n_train) + int(n_test), n_bits))
+    y = (np.prod(X[:, support], axis=1) < 0).astype(np.int64)
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:], support.astype(np.int64)

@@ -41,7 +41,7 @@ def fit(
     steps: int,
     lr: float = 1e-3,
     weight_decay: float = 0.01,
-    batch_size: int = 200,
+    batch_size: int | None = 200,
     loss: str = "mse",
     seed: int = 0,
     checkpoint_steps: Sequence[int] = (),
@@ -52,6 +52,7 @@ def fit(
     betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-8,
     eval_data=None,
+    record_steps: Sequence[int] = (),
 ) -> list[dict]:
     """Train ``model`` on (X, y) (AdamW by default); save checkpoints at the given steps.
 
@@ -65,8 +66,10 @@ def fit(
     lr, weight_decay : float
         Learning rate and weight decay (decoupled for AdamW, an L2 term of the
         gradient for Adam and SGD).
-    batch_size : int
+    batch_size : int or None
         Minibatch size; minibatches are drawn with replacement, seeded.
+        ``None``: every step takes the whole training set (full-batch
+        gradient descent, as in most grokking studies).
     loss : {"mse", "ce", "hinge"}
         MSE on one-hot targets (the grokking papers' choice), cross-entropy,
         or the multi-class hinge loss (``torch.nn.functional.multi_margin_loss``).
@@ -86,17 +89,22 @@ def fit(
         Adam / AdamW settings.
     eval_data : tuple (X_test, y_test), optional
         Also record ``test_loss`` and ``test_accuracy`` at every checkpoint.
+    record_steps : sequence of int
+        Further steps at which the record is taken without writing a
+        checkpoint (``path`` is None): a dense accuracy curve for little disk.
 
     Returns
     -------
     list of dict
-        One record per checkpoint: ``step``, ``loss``, ``train_accuracy``,
-        (``test_loss``, ``test_accuracy``,) ``path``.
+        One record per checkpoint or recorded step, in step order: ``step``,
+        ``loss``, ``train_accuracy``, (``test_loss``, ``test_accuracy``,) ``path``.
     """
     if loss not in ("mse", "ce", "hinge"):
         raise ValueError(f"loss must be 'mse', 'ce' or 'hinge'; got {loss!r}")
     if optimizer not in ("adamw", "adam", "sgd"):
         raise ValueError(f"optimizer must be 'adamw', 'adam' or 'sgd'; got {optimizer!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
+        raise ValueError(f"batch_size must be a positive integer or None (full batch); got {batch_size!r}")
     if not (np.isfinite(init_scale) and init_scale > 0):
         raise ValueError(f"init_scale must be a finite number > 0; got {init_scale!r}")
     X = torch.as_tensor(np.asarray(X), dtype=torch.float32)
@@ -120,6 +128,7 @@ def fit(
     else:
         opt = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay, momentum=momentum)
     wanted = sorted({int(s) for s in checkpoint_steps})
+    recorded = {int(s) for s in record_steps} - set(wanted)
     if wanted and out_dir is None:
         raise ValueError("checkpoint_steps needs out_dir")
     out = Path(out_dir) if out_dir is not None else None
@@ -135,23 +144,26 @@ def fit(
             return nn.functional.multi_margin_loss(logits, yb)
         return nn.functional.mse_loss(logits, nn.functional.one_hot(yb, n_classes).float())
 
-    def checkpoint(step):
+    def checkpoint(step, write=True):
         with torch.no_grad():
             rec = {"step": step, "loss": float(objective(X, y)),
                    "train_accuracy": float((model(X).argmax(dim=1) == y).float().mean())}
             if evals is not None:
                 rec["test_loss"] = float(objective(*evals))
                 rec["test_accuracy"] = float((model(evals[0]).argmax(dim=1) == evals[1]).float().mean())
-        path = save(out / f"step_{step:07d}.pt", model, meta=rec)
-        history.append({**rec, "path": str(path)})
+        path = str(save(out / f"step_{step:07d}.pt", model, meta=rec)) if write else None
+        history.append({**rec, "path": path})
 
-    if 0 in wanted:
-        checkpoint(0)
+    if 0 in wanted or 0 in recorded:
+        checkpoint(0, 0 in wanted)
     for step in range(1, steps + 1):
-        idx = torch.randint(0, len(X), (min(batch_size, len(X)),), generator=gen)
         opt.zero_grad()
-        objective(X[idx], y[idx]).backward()
+        if batch_size is None:
+            objective(X, y).backward()
+        else:
+            idx = torch.randint(0, len(X), (min(batch_size, len(X)),), generator=gen)
+            objective(X[idx], y[idx]).backward()
         opt.step()
-        if step in wanted:
-            checkpoint(step)
+        if step in wanted or step in recorded:
+            checkpoint(step, step in wanted)
     return history

@@ -11,7 +11,6 @@ any submodule can also be named directly.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,6 +19,7 @@ from torch import nn
 
 from ..errors import RelugeoError
 from ..nets.pwanet import PWANet
+from ..nets.torch_run import ACTIVATIONS, Runner, RunnerError
 
 __all__ = [
     "ACTIVATIONS",
@@ -31,11 +31,6 @@ __all__ = [
     "penultimate_features",
 ]
 
-ACTIVATIONS = (
-    nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ReLU6, nn.Tanh, nn.Sigmoid, nn.GELU, nn.ELU,
-    nn.SELU, nn.CELU, nn.SiLU, nn.Mish, nn.Softplus, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid,
-    nn.LogSigmoid, nn.Tanhshrink, nn.Softsign,
-)
 
 LayerSpec = None | int | str | Sequence[int | str]
 
@@ -104,15 +99,6 @@ def check_features_labels(H, y, min_classes: int = 2, names=("H", "y")):
 # ---------------------------------------------------------------------------
 # torch helpers
 # ---------------------------------------------------------------------------
-def _strip_hooks(module: nn.Module) -> None:
-    for m in module.modules():
-        for attr in ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs",
-                     "_forward_hooks_always_called", "_forward_pre_hooks_with_kwargs"):
-            hooks = getattr(m, attr, None)
-            if hasattr(hooks, "clear"):
-                hooks.clear()
-
-
 def hidden_layer_names(model: nn.Module) -> list[str]:
     """Qualified names of the activation modules of ``model``, in registration order."""
     if not isinstance(model, nn.Module):
@@ -198,80 +184,6 @@ def _check_batch(batch_size: int) -> int:
     return int(batch_size)
 
 
-class _Runner:
-    """Run a module on batches with output hooks, without changing the caller's module.
-
-    A deep copy (hooks stripped) is made and cast to ``dtype``; if the module
-    cannot be copied, hooks go on the module itself and are removed (and its
-    training flags restored) afterwards.
-    """
-
-    def __init__(self, model: nn.Module, dtype: torch.dtype | None):
-        self.original = model
-        try:
-            ref = copy.deepcopy(model)
-            _strip_hooks(ref)
-            if dtype is not None:
-                ref = ref.to(dtype=dtype)
-            self.model, self.owned = ref, True
-        except Exception:  # a module that cannot be copied or cast runs in place
-            self.model, self.owned = model, False
-        self.dtype = dtype if (self.owned and dtype is not None) else _param_dtype(self.model)
-        self.device = _param_device(self.model)
-
-    def run(self, X: np.ndarray, batch_size: int, names: Sequence[str] = (), pre: bool = False):
-        """``(outputs, {name: features})`` over all batches, float64 numpy."""
-        store: dict[str, list] = {n: [] for n in names}
-        modules = dict(self.model.named_modules())
-        handles = []
-        for n in names:
-            if pre:
-                handles.append(modules[n].register_forward_pre_hook(
-                    lambda m, inp, n=n: store[n].append(inp[0].detach())))
-            else:
-                handles.append(modules[n].register_forward_hook(
-                    lambda m, inp, out, n=n: store[n].append(out.detach())))
-        flags = [(m, m.training) for m in self.model.modules()]
-        outs = []
-        try:
-            self.model.eval()
-            with torch.no_grad():
-                for i in range(0, len(X), batch_size):
-                    xb = torch.as_tensor(np.ascontiguousarray(X[i:i + batch_size])).to(
-                        device=self.device, dtype=self.dtype)
-                    outs.append(self.model(xb).detach())
-        finally:
-            for h in handles:
-                h.remove()
-            for m, flag in flags:
-                m.training = flag
-
-        def cat(ts):
-            return torch.cat([t.reshape(len(t), -1) for t in ts]).to("cpu", torch.float64).numpy()
-
-        feats = {n: cat(v) for n, v in store.items()}
-        for n, f in feats.items():
-            if len(f) != len(X):
-                raise MetricInputError(
-                    f"submodule {n!r} gave {len(f)} rows for {len(X)} inputs: it runs more than once per "
-                    f"forward pass (or changes the batch size), so its output is not one feature row per sample"
-                )
-        return cat(outs), feats
-
-
-def _param_dtype(model: nn.Module) -> torch.dtype:
-    for t in list(model.parameters()) + list(model.buffers()):
-        if t.is_floating_point():
-            return t.dtype
-    return torch.get_default_dtype()
-
-
-def _param_device(model: nn.Module) -> torch.device:
-    for t in list(model.parameters()) + list(model.buffers()):
-        return t.device
-    return torch.device("cpu")
-
-
 def _torch_dtype(dtype) -> torch.dtype | None:
     if dtype is None:
         return None
@@ -280,6 +192,14 @@ def _torch_dtype(dtype) -> torch.dtype | None:
         return table[np.dtype(dtype)]
     except (KeyError, TypeError):
         raise MetricInputError(f"dtype must be float64, float32 or None; got {dtype!r}") from None
+
+
+def _run(model: nn.Module, X: np.ndarray, batch_size: int, dtype, names=(), pre: bool = False):
+    """:meth:`Runner.run` on a copy of ``model`` cast to ``dtype``, its errors as MetricInputError."""
+    try:
+        return Runner(model, _torch_dtype(dtype)).run(X, batch_size, names, pre)
+    except RunnerError as exc:
+        raise MetricInputError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------
@@ -341,8 +261,7 @@ def layer_features(model, X, layers: LayerSpec = None, *, batch_size: int = 1024
         raise TypeError(f"model must be a PWANet or a torch.nn.Module; got {type(model).__name__}")
     pairs = _resolve_torch_layers(model, layers)
     A = _as_inputs(X, None)
-    runner = _Runner(model, _torch_dtype(dtype))
-    _, feats = runner.run(A, batch_size, names=sorted({n for _, n in pairs}))
+    _, feats = _run(model, A, batch_size, dtype, names=sorted({n for _, n in pairs}))
     return {key: feats[name] for key, name in pairs}
 
 
@@ -367,8 +286,7 @@ def penultimate_features(model, X, *, batch_size: int = 1024, dtype=np.float64) 
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a PWANet or a torch.nn.Module; got {type(model).__name__}")
     name = _last_linear_name(model)
-    runner = _Runner(model, _torch_dtype(dtype))
-    _, feats = runner.run(_as_inputs(X, None), batch_size, names=[name], pre=True)
+    _, feats = _run(model, _as_inputs(X, None), batch_size, dtype, names=[name], pre=True)
     return feats[name]
 
 
@@ -380,7 +298,7 @@ def model_outputs(model, X, *, batch_size: int = 1024, dtype=np.float64) -> np.n
         return np.concatenate([model.forward(A[i:i + batch_size]) for i in range(0, len(A), batch_size)])
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a PWANet or a torch.nn.Module; got {type(model).__name__}")
-    out, _ = _Runner(model, _torch_dtype(dtype)).run(_as_inputs(X, None), batch_size)
+    out, _ = _run(model, _as_inputs(X, None), batch_size, dtype)
     return out
 
 

@@ -135,7 +135,7 @@ def local_complexity(
     method: str = "exact",
     n_directions: int | None = None,
     seed: int = 0,
-    layers: str = "hidden",
+    layers="hidden",
     batch_size: int = 1024,
     groups=None,
     client=None,
@@ -149,7 +149,11 @@ def local_complexity(
 
     Parameters
     ----------
-    net : PWANet
+    net : PWANet or torch.nn.Module
+        A torch module runs the vertex method through forward hooks on any
+        architecture (GELU, LayerNorm, attention; see
+        :func:`relugeo.regions.vertex_hooks.module_local_complexity`); the
+        exact method converts it with :func:`relugeo.from_torch` first.
     X : array_like of shape (N, D)
     radius : float
         r > 0, in input units.
@@ -164,9 +168,10 @@ def local_complexity(
     seed : int, default 0
         Seed of the frame; the same seed gives the same frame for every point
         and every network of the same input dimension.
-    layers : {"hidden", "all"}, default "hidden"
+    layers : {"hidden", "all"} or sequence of submodules, default "hidden"
         Count hidden neurons only, or also the logits (the official MLP code's
-        convention).
+        convention). For a torch module and the vertex method, also a list of
+        submodules (or their names) whose pre-activations are read.
     batch_size : int, default 1024
         Points per batch; bounds memory. The exact method on the CPU splits a
         batch into smaller pieces that numba's threads take in turn, each
@@ -186,7 +191,11 @@ def local_complexity(
     LCResult
     """
     if not isinstance(net, PWANet):
-        raise TypeError(f"net must be a PWANet (use relugeo.from_torch); got {type(net).__name__}")
+        from .vertex_hooks import module_local_complexity
+
+        return module_local_complexity(net, X, radius, dim=dim, method=method, n_directions=n_directions,
+                                       seed=seed, layers=layers, batch_size=batch_size, groups=groups,
+                                       progress=progress, client=client, device=device)
     if method not in _METHODS:
         raise ValueError(f"method must be one of {sorted(_METHODS)}; got {method!r}")
     X = np.asarray(X, dtype=np.float64)
