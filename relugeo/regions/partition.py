@@ -315,6 +315,18 @@ class Partition:
         pats = self.net.patterns(self.slice.to_input(points))
         return dict(zip(edges.tolist(), pats))
 
+    # -- graphs ------------------------------------------------------------------
+    def adjacency(self):
+        """The region adjacency (dual) graph: a :class:`~relugeo.regions.adjacency.RegionGraph`
+        (``.matrix()`` is the scipy.sparse (R, R) matrix of shared edge lengths). 2-D only."""
+        from .adjacency import region_graph
+
+        return region_graph(self)
+
+    def to_networkx(self):
+        """The adjacency graph as a ``networkx.Graph`` (needs networkx)."""
+        return self.adjacency().to_networkx(self)
+
     @property
     def n_linear_regions(self) -> int:
         return int(self.linear_regions().max() + 1) if self.n_regions else 0
