@@ -3,9 +3,9 @@
 Two partitions of one 2-D slice (consecutive checkpoints, or two nets of the
 same architecture) are matched in two ways, both reported:
 
-* **by overlap**: the area shared by every pair of intersecting regions,
-  exact polygon intersections of the candidate pairs an R-tree (shapely's
-  ``STRtree``) finds, so not all pairs are tried;
+* **by overlap**: the area shared by every pair of intersecting regions, by
+  exact clipping of the pairs whose bounding boxes meet, found with a grid
+  (:mod:`relugeo.regions.overlap`), so not all pairs are tried;
 * **by pattern**: the regions with the same activation pattern at both steps.
 
 From the overlaps, with ``share`` (default 0.5): region ``a`` of the first
@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .adjacency import PatternIndex
+from .overlap import box_pairs, clip_areas, ring_boxes
 
 __all__ = ["Correspondence", "correspond", "overlaps"]
 
@@ -78,16 +79,13 @@ def overlaps(part_a, part_b, *, atol: float | None = None) -> tuple[np.ndarray, 
         Their shared area, in slice units. Summed over ``b`` it is the area of
         ``a`` (and over ``a`` that of ``b``) up to rounding.
     """
-    import shapely
-
     _check_pair(part_a, part_b)
     atol = 1e-12 * part_a.domain_area if atol is None else float(atol)
-    pa, pb = part_a.to_shapely(), part_b.to_shapely()
-    tree = shapely.STRtree(pb)
-    ia, ib = tree.query(pa, predicate="intersects")
-    area = shapely.area(shapely.intersection(pa[ia], pb[ib]))
+    ia, ib = box_pairs(*ring_boxes(part_a.vertices, part_a.ring_offsets),
+                       *ring_boxes(part_b.vertices, part_b.ring_offsets))
+    area = clip_areas(part_a.vertices, part_a.ring_offsets, part_b.vertices, part_b.ring_offsets, ia, ib)
     keep = area > atol
-    ia, ib, area = ia[keep].astype(np.int64), ib[keep].astype(np.int64), area[keep]
+    ia, ib, area = ia[keep], ib[keep], area[keep]
     order = np.lexsort((ib, ia))
     return ia[order], ib[order], area[order]
 
