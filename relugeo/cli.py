@@ -383,6 +383,8 @@ def track_cmd(
     animate: int = typer.Option(20, "--animate", help="Frames of partition.gif (slice 0 over evenly spaced "
                                 "checkpoints); 0 for none."),
     trust: bool = typer.Option(False, "--trust", help="Allow unpickling whole-module checkpoints you trust."),
+    match: bool = typer.Option(False, "--match", help="Match the regions of each slice between consecutive "
+                               "checkpoints: migration.csv, and flow.png and events.png with --figures."),
 ) -> None:
     """Region migration over a directory of checkpoints: LC, distances to region and decision
     boundaries, region statistics on fixed slices; tables and figures, resumable."""
@@ -431,7 +433,8 @@ def track_cmd(
     try:
         res = track(files, sets, slices=slice_arg, points=points, radius=radii, n_directions=n_directions,
                     seed=seed, layers=layers, arch=arch, trust=trust, out=out, resume=resume, client=client,
-                    progress=lambda d, n: typer.echo(f"  {d}/{n} checkpoints", err=True))
+                    progress=lambda d, n: typer.echo(f"  {d}/{n} checkpoints", err=True), match=match,
+                    keep_partitions=match and figures)
     except (RelugeoError, ValueError, TypeError, FileNotFoundError) as exc:
         _fail(str(exc))
     finally:
@@ -454,6 +457,24 @@ def track_cmd(
         save_figure(fig, out / "migration.png")
         plt.close(fig)
         typer.echo(f"wrote {out}/lc.png, {out}/migration.png")
+    if match and res.migration is not None:
+        typer.echo(f"wrote {out}/migration.csv ({len(res.migration)} rows)")
+    if match and figures and res.migration is not None and len(res.migration):
+        from .regions.correspondence import correspond
+        from .viz.flow_plot import plot_events_by_band, plot_flow
+
+        last = sorted(res.partitions)[-2:]
+        a, b = res.partitions[last[0]][0], res.partitions[last[1]][0]
+        fig, ax = plt.subplots(figsize=(6.5, 6.5))
+        plot_flow(a, b, correspond(a, b), ax)
+        ax.set_title(f"slice 0, steps {last[0]} -> {last[1]}: {ax.get_title()}", fontsize=9)
+        save_figure(fig, out / "flow.png")
+        plt.close(fig)
+        fig, ax = plt.subplots(figsize=(6.5, 3.8))
+        plot_events_by_band(res.migration, ax)
+        save_figure(fig, out / "events.png")
+        plt.close(fig)
+        typer.echo(f"wrote {out}/flow.png, {out}/events.png")
     if animate > 0 and res.slices:
         from .viz.animate import animate_partitions
 
