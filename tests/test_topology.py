@@ -127,3 +127,35 @@ def test_topology_rejects_bad_input():
         sublevel_betti(part, [np.nan])
     with pytest.raises(TypeError, match="part must be a relugeo.Partition"):
         betti_numbers("x")
+
+
+def test_cli_topology_writes_tables_and_figure(tmp_path):
+    import pandas as pd
+    import torch
+    from torch import nn
+    from typer.testing import CliRunner
+
+    from relugeo.cli import app
+
+    net = blobs()
+    m = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 1)).double()
+    with torch.no_grad():
+        for i, layer in zip((0, 2, 4), net.layers):
+            m[i].weight.copy_(torch.from_numpy(layer.weight))
+            m[i].bias.copy_(torch.from_numpy(layer.bias))
+    rg.save(tmp_path / "blobs.pt", m)
+    np.save(tmp_path / "pts.npy", np.array([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]]))
+    out = tmp_path / "topo"
+    result = CliRunner().invoke(app, ["topology", str(tmp_path / "blobs.pt"), "--data", str(tmp_path / "pts.npy"),
+                                      "--through", "0,1,2", "--levels", "7", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "class 0: b0 = 4, b1 = 0" in result.output
+    betti = pd.read_csv(out / "betti.csv")
+    assert betti[["b0", "b1"]].values.tolist() == [[4, 0], [1, 4]]
+    assert len(pd.read_csv(out / "sublevel.csv")) == 7
+    diagram = pd.read_csv(out / "persistence.csv")
+    np.testing.assert_allclose(diagram["birth"], -0.3, atol=1e-12)
+    assert (out / "topology.png").is_file()
+    bad = CliRunner().invoke(app, ["topology", str(tmp_path / "blobs.pt"), "--data", str(tmp_path / "pts.npy"),
+                                   "--through", "0,1,2", "--logit", "2", "--out", str(out)])
+    assert bad.exit_code == 2 and "logit must be an integer" in bad.output
