@@ -68,8 +68,8 @@ def overlaps(part_a, part_b, *, atol: float | None = None) -> tuple[np.ndarray, 
         2-D partitions of the same slice.
     atol : float, optional
         Intersections of at most this area are dropped (regions that only
-        touch along an edge, up to rounding); default ``1e-12`` times the
-        domain's area.
+        touch along an edge, up to rounding), except a region's largest one;
+        default ``1e-12`` times the domain's area.
 
     Returns
     -------
@@ -85,6 +85,12 @@ def overlaps(part_a, part_b, *, atol: float | None = None) -> tuple[np.ndarray, 
                        *ring_boxes(part_b.vertices, part_b.ring_offsets))
     area = clip_areas(part_a.vertices, part_a.ring_offsets, part_b.vertices, part_b.ring_offsets, ia, ib)
     keep = area > atol
+    # a region smaller than atol keeps its largest overlap
+    for key, n in ((ia, part_a.n_regions), (ib, part_b.n_regions)):
+        order = np.lexsort((area, key))
+        last = np.r_[key[order][1:] != key[order][:-1], True]
+        best = order[last]
+        keep[best[area[best] > 0]] = True
     ia, ib, area = ia[keep], ib[keep], area[keep]
     order = np.lexsort((ib, ia))
     return ia[order], ib[order], area[order]
