@@ -159,3 +159,14 @@ def test_cli_topology_writes_tables_and_figure(tmp_path):
     bad = CliRunner().invoke(app, ["topology", str(tmp_path / "blobs.pt"), "--data", str(tmp_path / "pts.npy"),
                                    "--through", "0,1,2", "--logit", "2", "--out", str(out)])
     assert bad.exit_code == 2 and "logit must be an integer" in bad.output
+
+
+@pytest.mark.parametrize("make, curves", [(annulus, 2), (blobs, 4)])
+def test_decision_boundary_graph_has_one_closed_curve_per_loop(make, curves):
+    from scipy.sparse.csgraph import connected_components
+
+    part = rg.partition(make(), PLANE)
+    g = part.decision_boundary_graph()
+    assert g.shape == (len(part.decision_boundary),) * 2
+    assert connected_components(g, directed=False)[0] == curves
+    assert (np.asarray(g.sum(axis=1)).ravel() == 2).all()  # closed curves: every piece meets two others

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["PatternIndex", "RegionGraph", "locate", "region_graph"]
+__all__ = ["PatternIndex", "RegionGraph", "decision_boundary_graph", "locate", "region_graph"]
 
 
 class PatternIndex:
@@ -231,3 +231,37 @@ def region_graph(part) -> RegionGraph:
     pairs = np.stack([lo[pick], hi[pick]], axis=1).astype(np.int64)
     flips = _popcount(part.patterns[pairs[:, 0]] ^ part.patterns[pairs[:, 1]])
     return RegionGraph(R, pairs, total[pick], lay[e].astype(np.int32), neu[e].astype(np.int32), flips, seg[e])
+
+
+def decision_boundary_graph(part, *, rtol: float = 1e-9):
+    """Pieces of the decision boundary (nodes) joined where they share an end point.
+
+    Pieces come from :attr:`Partition.decision_boundary`, one per region the
+    boundary crosses; end points closer than ``rtol`` times the domain's
+    size are the same point.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of shape (S, S)
+        Symmetric, 1 where two pieces meet. Its connected components are the
+        boundary's curves (``scipy.sparse.csgraph.connected_components``); a
+        node of degree 1 ends a curve on the domain's boundary, and a degree
+        above 2 is a junction of three or more classes.
+    """
+    import scipy.sparse as sp
+    from scipy.spatial import cKDTree
+
+    if part.dim != 2:
+        raise ValueError(f"the decision-boundary graph needs a 2-D partition; got a {part.dim}-D one")
+    segs = part.decision_boundary
+    S = len(segs)
+    if S == 0:
+        return sp.csr_matrix((0, 0))
+    ends = segs.reshape(-1, 2)
+    close = cKDTree(ends).query_pairs(rtol * np.sqrt(part.domain_area), output_type="ndarray")
+    a, b = close[:, 0] // 2, close[:, 1] // 2
+    keep = a != b
+    a, b = a[keep], b[keep]
+    m = sp.csr_matrix((np.ones(2 * len(a)), (np.r_[a, b], np.r_[b, a])), shape=(S, S))
+    m.data[:] = 1.0
+    return m

@@ -327,6 +327,13 @@ class Partition:
         """The adjacency graph as a ``networkx.Graph`` (needs networkx)."""
         return self.adjacency().to_networkx(self)
 
+    def decision_boundary_graph(self):
+        """Decision-boundary pieces joined where they meet: a symmetric scipy.sparse (S, S) matrix
+        (see :func:`relugeo.regions.adjacency.decision_boundary_graph`)."""
+        from .adjacency import decision_boundary_graph
+
+        return decision_boundary_graph(self)
+
     @property
     def n_linear_regions(self) -> int:
         return int(self.linear_regions().max() + 1) if self.n_regions else 0
