@@ -75,6 +75,8 @@ def test_graph_statistics_on_a_grid():
     assert part.n_regions == 9 and graph.n_edges == 12
     assert graph.degree_distribution().tolist() == [0, 0, 4, 4, 1]  # corners 2, sides 3, centre 4
     assert graph.diameter() == 4
+    centre = int(locate(part, [[0.0, 0.0]])[0])
+    assert graph.diameter(sources=[centre]) == 2  # a lower bound: the centre's eccentricity
     corner, opposite = locate(part, [[-0.9, -0.9], [0.9, 0.9]])
     flips, path = graph.flips_between(corner, opposite)
     assert flips == 4 and len(path) == 5 and path[0] == corner and path[-1] == opposite
