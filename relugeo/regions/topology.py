@@ -81,10 +81,11 @@ def _intervals(s0: np.ndarray, s1: np.ndarray, eps: np.ndarray) -> tuple[np.ndar
 class _Pieces:
     """The pieces of a labelling of a 2-D partition by ``argmax_k scores`` and the graph joining them.
 
-    ``maps`` (R, 3, K): the labels' scores on each region, ``u @ maps[r, :2] + maps[r, 2]``.
+    ``maps`` (R, 3, K): the labels' scores on each region, ``u @ maps[r, :2] + maps[r, 2]``;
+    ``graph``: the partition's region graph, when already at hand.
     """
 
-    def __init__(self, part, maps: np.ndarray, rel_tol: float = 1e-9):
+    def __init__(self, part, maps: np.ndarray, graph=None, rel_tol: float = 1e-9):
         from .adjacency import ring_edges
 
         R, K = part.n_regions, maps.shape[2]
@@ -142,7 +143,7 @@ class _Pieces:
         self.n = n
 
         # pieces of adjacent regions that share a segment of their common edge
-        graph = part.adjacency()
+        graph = part.adjacency() if graph is None else graph
         seg = graph.segments
         r, s = graph.pairs[:, 0], graph.pairs[:, 1]
         ends_r = [np.einsum("ek,ekc->ec", seg[:, i], maps[r, :2]) + maps[r, 2] for i in (0, 1)]
@@ -241,12 +242,13 @@ def sublevel_betti(part, levels, *, logit: int = 0):
     if levels.ndim != 1 or not np.isfinite(levels).all():
         raise ValueError(f"levels must be finite numbers; got {levels!r}")
     f = part.logit_maps[:, :, logit]
+    graph = part.adjacency()
     rows = []
     for c in levels:
         maps = np.stack([-f, f], axis=2).copy()
         maps[:, 2, 0] += c
         maps[:, 2, 1] -= c
-        b0, b1 = _Pieces(part, maps).betti(0)
+        b0, b1 = _Pieces(part, maps, graph).betti(0)
         rows.append((float(c), b0, b1))
     return pd.DataFrame(rows, columns=["level", "b0", "b1"])
 
