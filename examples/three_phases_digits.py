@@ -14,8 +14,14 @@ slice through three training digits of different classes (every
 ``slice_every``-th checkpoint) the partition, its regions' distances to the
 decision boundary and the region density by distance.
 
-Writes into ``--out``: ``checkpoints/``, ``track/`` and ``slices/`` (the
-tables of :func:`relugeo.track`), ``lc.png``, ``migration.png``,
+During the final LC descent (from the LC maximum to the end) the regions of
+the same slices are matched between consecutive checkpoints
+(``track(..., match=True)``): the area share of regions moving toward the
+decision boundary, and births and deaths by distance band.
+
+Writes into ``--out``: ``checkpoints/``, ``track/``, ``slices/`` and
+``descent/`` (the tables of :func:`relugeo.track`), ``lc.png``,
+``migration.png``, ``descent.png`` (flow map and events by band),
 ``partition.gif`` (slice 0 over 12 checkpoints) and ``summary.txt``.
 
 Run: ``python examples/three_phases_digits.py --out three-phases`` (several
@@ -61,6 +67,45 @@ def _pooled(table, step, bins) -> float:
     count = t.loc[t["measure"] == "band_regions", "value"].sum()
     area = t.loc[t["measure"] == "band_area", "value"].sum()
     return float(count / area) if area > 0 else float("nan")
+
+
+DESCENT_BANDS = (0.0, 0.1, 0.25, 0.5, 1.0, np.inf)  # distance to the decision boundary, slice scale units
+
+
+def _descent_lines(table, summary: dict) -> list[str]:
+    """Summary lines of the region matching during the final descent; fills ``summary``."""
+    unbanded = table[table["bin"] < 0].groupby("measure")["value"]
+    total = unbanded.sum()
+    share = float(unbanded.mean()["toward_boundary_share"])
+    toward = float(unbanded.mean()["toward_boundary"])
+    change = float(unbanded.mean()["boundary_distance_change"])
+    banded = table[table["bin"] >= 0].groupby(["measure", "bin"])["value"].sum()
+    bands = table[table["bin"] >= 0].drop_duplicates("bin").set_index("bin").sort_index()
+    born, died = banded["band_born"], banded["band_died"]
+    near = float(bands["bin_hi"].iloc[0])
+    summary.update(toward_share=share, born=born.to_numpy(), died=died.to_numpy())
+    pairs = table[["step_from", "slice"]].drop_duplicates()
+    lines = [f"  regions matched between consecutive checkpoints ({len(pairs)} checkpoint pairs x slices):",
+             (f"    persisted {total['persisted']:.0f}, split {total['split']:.0f} (into "
+              f"{total['split_into']:.0f}), merged {total['merged']:.0f} (from {total['merged_from']:.0f}), "
+              f"died {total['died']:.0f}, born {total['born']:.0f}; patterns kept {total['pattern_kept']:.0f}"),
+             f"    area share of persisted regions moving toward the decision boundary  {share:.3f}",
+             f"    mean displacement component toward the boundary  {toward:+.4f} h per checkpoint pair",
+             f"    mean change of centroid distance to the boundary {change:+.4f} h per checkpoint pair",
+             "    births / deaths by distance band (h):"]
+    for b, row in bands.iterrows():
+        name = f"{row['bin_lo']:g}-{row['bin_hi']:g}" if np.isfinite(row["bin_hi"]) else f">= {row['bin_lo']:g}"
+        lines.append(f"      {name:<9} born {born.get(b, 0):8.0f}   died {died.get(b, 0):8.0f}")
+    near_born, near_died = born.iloc[0], died.iloc[0]
+    far_born, far_died = born.iloc[1:].sum(), died.iloc[1:].sum()
+    lines += ["", (f"  In words: during the final descent {share:.0%} of the area of the regions that persisted moved "
+                   f"toward the decision boundary (above one half: a net migration toward it). Within {near:g} h of "
+                   f"the boundary {near_born:.0f} regions were born and {near_died:.0f} died "
+                   f"({near_born - near_died:+.0f}); farther away {far_born:.0f} were born and {far_died:.0f} died "
+                   f"({far_born - far_died:+.0f}). The centroids of persisting regions came "
+                   f"{'closer to' if change < 0 else 'no closer to'} the boundary ({change:+.4f} h per checkpoint "
+                   f"pair on average).")]
+    return lines
 
 
 def run(
@@ -127,7 +172,7 @@ def run(
                    progress=lambda d, n: log(f"  track: {d}/{n} checkpoints") if d % 10 == 0 or d == n else None)
     t_track = time.perf_counter() - t1
     table = res.table
-    sl_res = None
+    sl_res = desc = None
     t_slices = 0.0
     if n_slices:
         t1 = time.perf_counter()
@@ -199,6 +244,16 @@ def run(
             name = f"{lo[b]:.1f}-{hi:.1f}" if np.isfinite(hi) else f">= {lo[b]:.1f}"
             a_, b_ = dens.loc[s_a, b], dens.loc[s_end, b]
             lines.append(f"      {name:<8} {a_:9.1f} -> {b_:9.1f}  ({b_ / a_ - 1:+.0%})")
+        descent_files = [f for f, h in zip(files, history) if h["step"] >= s_max]
+        if len(descent_files) >= 2:
+            t1 = time.perf_counter()
+            desc = rg.track(descent_files, {"train": (Xtr, ytr)}, slices=sl_res.slices, points=n_points,
+                            methods=(), seed=seed, out=out / "descent", match=True, keep_partitions=True,
+                            distance_bins=DESCENT_BANDS)
+            t_slices += time.perf_counter() - t1
+            lines += _descent_lines(desc.migration, migration)
+        else:
+            lines.append("  the LC maximum is the last checkpoint: no final descent to match regions over")
 
     # -- figures -------------------------------------------------------------------------------
     fig = lc_figure(table)
@@ -208,6 +263,20 @@ def run(
     fig = migration_figure(both)
     save_figure(fig, out / "migration.png")
     plt.close(fig)
+    if desc is not None:
+        from relugeo.regions.correspondence import correspond
+        from relugeo.viz.flow_plot import plot_events_by_band, plot_flow
+
+        last = sorted(desc.partitions)[-2:]
+        a, b = desc.partitions[last[0]][0], desc.partitions[last[1]][0]
+        fig, axes = plt.subplots(1, 2, figsize=(13, 6), layout="constrained")
+        plot_flow(a, b, correspond(a, b), axes[0])
+        axes[0].set_title(f"slice 0, steps {last[0]} -> {last[1]}: {axes[0].get_title()}", fontsize=9)
+        plot_events_by_band(desc.migration, axes[1])
+        axes[1].set_title(f"region events during the final descent (steps {s_max} -> {s_end}, "
+                          f"{len(desc.slices)} slices)", fontsize=10)
+        save_figure(fig, out / "descent.png")
+        plt.close(fig)
     if sl_res is not None and animate:
         # slice 0 at up to 12 evenly spaced checkpoints, recomputed one at a time
         from relugeo.viz.animate import animate_partitions

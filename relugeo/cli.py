@@ -263,6 +263,67 @@ def plot_cmd(
 
 
 
+@app.command("topology")
+def topology_cmd(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint file."),
+    data: Path = typer.Option(..., "--data", help="Points (.npy, .npz, .csv) holding the three anchors."),
+    through: str = typer.Option(..., "--through", help="Row indices i,j,k of three points of --data: the "
+                                "slice is the plane through them."),
+    logit: int = typer.Option(0, "--logit", help="The logit whose sublevel sets are studied."),
+    levels: int = typer.Option(50, "--levels", help="Levels of the Betti curve, evenly spaced over the logit's "
+                               "range on the slice."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="Architecture spec for bare state_dicts."),
+    pad: float = typer.Option(0.1, "--pad", help="Margin around the three points, as a fraction of the "
+                              "square's side."),
+    max_regions: int = typer.Option(10_000_000, "--max-regions", help="Stop with an error beyond this "
+                                    "many regions."),
+    out: Path = typer.Option(Path("topology"), "--out", "-o", help="Output directory: betti.csv, "
+                             "sublevel.csv, persistence.csv, topology.png."),
+    figure: bool = typer.Option(True, "--figure/--no-figure", help="Write topology.png."),
+    trust: bool = typer.Option(False, "--trust", help="Allow unpickling whole-module checkpoints you trust."),
+) -> None:
+    """Betti numbers of every class's decision region in the slice through three data points, and the
+    Betti curve and H0 persistence of the sublevel sets of one logit."""
+    import pandas as pd
+
+    from .io import save_figure, write_table
+    from .regions.topology import betti_numbers, critical_values, sublevel_betti, sublevel_persistence
+
+    if levels < 1:
+        _fail(f"--levels must be >= 1; got {levels}")
+    part, _, _, _ = _partition_through(checkpoint, data, through, arch, pad, max_regions, trust)
+    try:
+        betti = betti_numbers(part)
+        values = critical_values(part, logit=logit)
+        curve = sublevel_betti(part, np.linspace(values[0], values[-1], levels), logit=logit)
+        diagram = sublevel_persistence(part, logit=logit)
+    except ValueError as exc:
+        _fail(str(exc))
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(betti, out / "betti.csv")
+    write_table(curve, out / "sublevel.csv")
+    write_table(pd.DataFrame(diagram, columns=["birth", "death"]), out / "persistence.csv")
+    for row in betti.itertuples():
+        typer.echo(f"class {row[1]}: b0 = {row.b0}, b1 = {row.b1}, area {row.area:.4g}")
+    typer.echo(f"{len(diagram)} H0 pairs of logit {logit}; wrote {out}/betti.csv, sublevel.csv, persistence.csv")
+    if figure:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from .viz import plot_partition
+        from .viz.topology_plot import plot_betti_curve, plot_persistence
+
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), layout="constrained")
+        plot_partition(part, axes[0], color_by="class", legend=False, colorbar=False)
+        plot_betti_curve(curve, axes[1])
+        plot_persistence(diagram, axes[2])
+        save_figure(fig, out / "topology.png")
+        plt.close(fig)
+        typer.echo(f"wrote {out}/topology.png")
+
+
 @app.command("metrics")
 def metrics_cmd(
     checkpoint: Path = typer.Argument(..., help="A checkpoint file, or a directory of checkpoints (one table "
@@ -383,6 +444,8 @@ def track_cmd(
     animate: int = typer.Option(20, "--animate", help="Frames of partition.gif (slice 0 over evenly spaced "
                                 "checkpoints); 0 for none."),
     trust: bool = typer.Option(False, "--trust", help="Allow unpickling whole-module checkpoints you trust."),
+    match: bool = typer.Option(False, "--match", help="Match the regions of each slice between consecutive "
+                               "checkpoints: migration.csv, and flow.png and events.png with --figures."),
 ) -> None:
     """Region migration over a directory of checkpoints: LC, distances to region and decision
     boundaries, region statistics on fixed slices; tables and figures, resumable."""
@@ -431,7 +494,8 @@ def track_cmd(
     try:
         res = track(files, sets, slices=slice_arg, points=points, radius=radii, n_directions=n_directions,
                     seed=seed, layers=layers, arch=arch, trust=trust, out=out, resume=resume, client=client,
-                    progress=lambda d, n: typer.echo(f"  {d}/{n} checkpoints", err=True))
+                    progress=lambda d, n: typer.echo(f"  {d}/{n} checkpoints", err=True), match=match,
+                    keep_partitions=match and figures)
     except (RelugeoError, ValueError, TypeError, FileNotFoundError) as exc:
         _fail(str(exc))
     finally:
@@ -454,6 +518,24 @@ def track_cmd(
         save_figure(fig, out / "migration.png")
         plt.close(fig)
         typer.echo(f"wrote {out}/lc.png, {out}/migration.png")
+    if match and res.migration is not None:
+        typer.echo(f"wrote {out}/migration.csv ({len(res.migration)} rows)")
+    if match and figures and res.migration is not None and len(res.migration):
+        from .regions.correspondence import correspond
+        from .viz.flow_plot import plot_events_by_band, plot_flow
+
+        last = sorted(res.partitions)[-2:]
+        a, b = res.partitions[last[0]][0], res.partitions[last[1]][0]
+        fig, ax = plt.subplots(figsize=(6.5, 6.5))
+        plot_flow(a, b, correspond(a, b), ax)
+        ax.set_title(f"slice 0, steps {last[0]} -> {last[1]}: {ax.get_title()}", fontsize=9)
+        save_figure(fig, out / "flow.png")
+        plt.close(fig)
+        fig, ax = plt.subplots(figsize=(6.5, 3.8))
+        plot_events_by_band(res.migration, ax)
+        save_figure(fig, out / "events.png")
+        plt.close(fig)
+        typer.echo(f"wrote {out}/flow.png, {out}/events.png")
     if animate > 0 and res.slices:
         from .viz.animate import animate_partitions
 

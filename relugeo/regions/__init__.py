@@ -1,6 +1,8 @@
 """Slices, exact partitions, local complexity and tracking of activation regions."""
 
+from .adjacency import RegionGraph
 from .complexity import LCResult, frame, local_complexity
+from .correspondence import Correspondence, correspond
 from .partition import Partition, partition
 from .region_stats import (
     decision_boundary_distance,
@@ -11,13 +13,18 @@ from .region_stats import (
 )
 from .slices import Slice
 from .streaming import iter_regions
+from .topology import betti_numbers, sublevel_betti, sublevel_persistence
 from .tracking import TrackResult, track
 
 __all__ = [
+    "Correspondence",
     "LCResult",
     "Partition",
+    "RegionGraph",
     "Slice",
     "TrackResult",
+    "betti_numbers",
+    "correspond",
     "decision_boundary_distance",
     "density_by_distance",
     "distance_to_region_boundary",
@@ -27,5 +34,7 @@ __all__ = [
     "partition",
     "region_shape",
     "region_statistics",
+    "sublevel_betti",
+    "sublevel_persistence",
     "track",
 ]

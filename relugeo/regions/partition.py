@@ -324,6 +324,25 @@ class Partition:
         pats = self.net.patterns(self.slice.to_input(points))
         return dict(zip(edges.tolist(), pats))
 
+    # -- graphs ------------------------------------------------------------------
+    def adjacency(self):
+        """The region adjacency (dual) graph: a :class:`~relugeo.regions.adjacency.RegionGraph`
+        (``.matrix()`` is the scipy.sparse (R, R) matrix of shared edge lengths). 2-D only."""
+        from .adjacency import region_graph
+
+        return region_graph(self)
+
+    def to_networkx(self):
+        """The adjacency graph as a ``networkx.Graph`` (needs networkx)."""
+        return self.adjacency().to_networkx(self)
+
+    def decision_boundary_graph(self):
+        """Decision-boundary pieces joined where they meet: a symmetric scipy.sparse (S, S) matrix
+        (see :func:`relugeo.regions.adjacency.decision_boundary_graph`)."""
+        from .adjacency import decision_boundary_graph
+
+        return decision_boundary_graph(self)
+
     @property
     def n_linear_regions(self) -> int:
         return int(self.linear_regions().max() + 1) if self.n_regions else 0

@@ -91,6 +91,12 @@ class TrackResult:
         With ``keep_partitions=True``: per step, the partitions of the slices.
     out : pathlib.Path or None
         Where the tables were written.
+    migration : pandas.DataFrame or None
+        With ``match=True``: one row per pair of consecutive checkpoints x
+        slice x measure, columns ``checkpoint_from``, ``checkpoint_to``,
+        ``step_from``, ``step_to``, ``slice``, ``measure``, ``bin``,
+        ``bin_lo``, ``bin_hi``, ``value`` (see
+        :func:`relugeo.regions.migration.migration`).
     """
 
     table: object
@@ -100,6 +106,7 @@ class TrackResult:
     triplets: np.ndarray | None = None
     partitions: dict | None = field(default=None, repr=False)
     out: Path | None = None
+    migration: object = None
 
     @property
     def steps(self) -> list[int]:
@@ -458,6 +465,7 @@ def track(
     out=None,
     resume: bool = True,
     keep_partitions: bool = False,
+    match: bool = False,
     batch_size: int = 1024,
     client=None,
     progress: Callable[[int, int], None] | None = None,
@@ -525,6 +533,13 @@ def track(
     keep_partitions : bool, default False
         Also return the partitions of the slices per step (recomputed for
         checkpoints taken from ``out``).
+    match : bool, default False
+        Match the regions of each slice between consecutive checkpoints
+        (:func:`relugeo.regions.correspondence.correspond`) and measure their
+        migration (:func:`relugeo.regions.migration.migration`, banded by
+        ``distance_bins``): ``TrackResult.migration``, and
+        ``migration.csv`` in ``out``. Holds every checkpoint's partitions of
+        the slices in memory until the end.
     client : dask.distributed.Client, optional
         Map the checkpoints over the cluster (the nets are loaded here and
         sent to the workers); the results are identical to a local run.
@@ -610,7 +625,7 @@ def track(
         labels={k: None if labels[k] is None else labels[k][index[k]] for k in sets},
         slices=tuple(slice_objs), radius=radius, n_directions=int(n_directions),
         seed=int(seed), layers=layers, bins=bins, batch_size=int(batch_size),
-        keep_partitions=bool(keep_partitions), device=device,
+        keep_partitions=bool(keep_partitions or match), device=device,
     )
     fp = cfg.fingerprint()
 
@@ -643,7 +658,7 @@ def track(
         _map_on_cluster(client, todo, lambda i: first if i == 0 else load(files[i], arch, trust=trust), cfg,
                         finish)
 
-    if keep_partitions:
+    if keep_partitions or match:
         for i in range(len(files)):
             if steps[i] not in partitions and cfg.slices:
                 net = load(files[i], arch, trust=trust)
@@ -655,10 +670,37 @@ def track(
         for name in _TABLES:
             frames[name].append(tables[name])
     tables = {name: pd.concat(frames[name], ignore_index=True) for name in _TABLES}
+    moved = _migration_table(files, steps, partitions, cfg.bins) if match and cfg.slices else None
     if outdir is not None:
         _write_final(outdir, tables)
+        if moved is not None:
+            from ..io import write_table
+
+            write_table(moved, outdir / "migration.csv")
     return TrackResult(tables["summary"], tables["points"], tables["regions"], list(cfg.slices), triplets,
-                       partitions if keep_partitions else None, outdir)
+                       partitions if keep_partitions else None, outdir, moved)
+
+
+def _migration_table(files: list[Path], steps: list[int], partitions: dict, bins: np.ndarray):
+    """Migration measures of every slice between consecutive checkpoints, one tidy table."""
+    import pandas as pd
+
+    from .migration import migration
+
+    frames = []
+    for i in range(len(files) - 1):
+        for s, (pa, pb) in enumerate(zip(partitions[steps[i]], partitions[steps[i + 1]])):
+            m = migration(pa, pb, bands=bins)
+            m.insert(0, "checkpoint_from", files[i].name)
+            m.insert(1, "checkpoint_to", files[i + 1].name)
+            m.insert(2, "step_from", steps[i])
+            m.insert(3, "step_to", steps[i + 1])
+            m.insert(4, "slice", s)
+            frames.append(m)
+    if not frames:
+        return pd.DataFrame({c: [] for c in ("checkpoint_from", "checkpoint_to", "step_from", "step_to", "slice",
+                                             "measure", "bin", "bin_lo", "bin_hi", "value")})
+    return pd.concat(frames, ignore_index=True)
 
 
 def _map_on_cluster(client, todo: list[int], get_net: Callable[[int], PWANet], cfg: _Config,
