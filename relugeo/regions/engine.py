@@ -62,6 +62,7 @@ class CellBatch:
     pat: np.ndarray
     root: np.ndarray
     uscale: np.ndarray
+    vr: np.ndarray | None = None  # certified predicates: each vertex's error bound (see regions.certify)
 
     @property
     def n_cells(self) -> int:
@@ -81,6 +82,7 @@ class CellBatch:
             self.pat[start:stop],
             self.root[start:stop],
             self.uscale[start:stop],
+            None if self.vr is None else self.vr[v0:v1],
         )
 
 
@@ -132,36 +134,41 @@ class Counted:
     npieces: np.ndarray
     nverts: np.ndarray
     base: np.ndarray
+    undecided: np.ndarray | None = None
 
 
-def count_batch(net: PWANet, batch: CellBatch, tol: float, device: str = "cpu") -> Counted:
+def count_batch(net: PWANet, batch: CellBatch, tol: float, device: str = "cpu", certifier=None) -> Counted:
     """Classify every neuron of ``batch.layer`` on every cell and count the children
-    (kernels of ``device``, see :func:`relugeo.kernels.backend`)."""
+    (kernels of ``device``, see :func:`relugeo.kernels.backend`; with a ``certifier``,
+    the certified kernels: cells they cannot decide count no children here and are
+    listed in ``Counted.undecided``)."""
     layer = net.layers[batch.layer]
     k = batch.pre.shape[1] - 1
-    kern = backend(device)
-    count = kern.split_cells_count if k == 2 else kern.split_intervals_count
-    bits, cuts, ncut, npieces, nverts, masked = count(
-        batch.pre, batch.off, batch.vx, batch.vy, batch.elay, batch.eneu, batch.uscale, tol, batch.layer,
-        layer.slopes,
-    )
+    undecided = None
+    if certifier is not None:
+        bits, cuts, ncut, npieces, nverts, masked, undecided = certifier.count(batch)
+    else:
+        kern = backend(device)
+        count = kern.split_cells_count if k == 2 else kern.split_intervals_count
+        bits, cuts, ncut, npieces, nverts, masked = count(
+            batch.pre, batch.off, batch.vx, batch.vy, batch.elay, batch.eneu, batch.uscale, tol, batch.layer,
+            layer.slopes,
+        )
     nxt = net.layers[batch.layer + 1]
     if not nxt.is_dense:
         return Counted(bits, cuts, ncut, npieces, nverts, np.empty((batch.n_cells, k + 1, 0)))
     base = nxt.linear(masked.reshape(-1, layer.n_out)).reshape(batch.n_cells, k + 1, nxt.n_out)
     base[:, k, :] += nxt.bias
-    return Counted(bits, cuts, ncut, npieces, nverts, base)
+    return Counted(bits, cuts, ncut, npieces, nverts, base, undecided)
 
 
 def split_batch(net: PWANet, batch: CellBatch, tol: float, counted: Counted | None = None,
-                start: int = 0, stop: int | None = None, device: str = "cpu") -> CellBatch:
+                start: int = 0, stop: int | None = None, device: str = "cpu", certifier=None) -> CellBatch:
     """Split cells ``start:stop`` of ``batch`` by the neurons of ``batch.layer``;
     return the children with the map of the next layer (or of the logits) on each."""
     layer = net.layers[batch.layer]
     k = batch.pre.shape[1] - 1
-    kern = backend(device)
-    write = kern.split_cells_write if k == 2 else kern.split_intervals_write
-    c = count_batch(net, batch, tol, device) if counted is None else counted
+    c = count_batch(net, batch, tol, device, certifier) if counted is None else counted
     stop = batch.n_cells if stop is None else stop
     rows = slice(start, stop)
     piece_start = np.zeros(stop - start + 1, dtype=np.int64)
@@ -181,14 +188,23 @@ def split_batch(net: PWANet, batch: CellBatch, tol: float, counted: Counted | No
     bit_offset = int(sum(net.widths[: batch.layer]))
     nxt = net.layers[batch.layer + 1]
     wt = net.weight_t(batch.layer + 1) if nxt.is_dense else np.empty((layer.n_out, 0))
-    write(batch.pre[rows], batch.off[start : stop + 1], batch.vx, batch.vy, batch.elay, batch.eneu,
-          batch.uscale[rows], tol, batch.layer, layer.slopes, batch.pat[rows], bit_offset, c.bits[rows],
-          c.cuts[rows], c.ncut[rows], piece_start, vert_start, c.base[rows], wt,
-          coff, cx, cy, cl, cn, cpat, pre, cparent)
+    cr = None
+    if certifier is not None:
+        cr = np.empty(nv)
+        certifier.write(batch, c, start, stop, piece_start, vert_start, wt, coff, cx, cy, cr, cl, cn, cpat, pre,
+                        cparent)
+    else:
+        kern = backend(device)
+        write = kern.split_cells_write if k == 2 else kern.split_intervals_write
+        write(batch.pre[rows], batch.off[start : stop + 1], batch.vx, batch.vy, batch.elay, batch.eneu,
+              batch.uscale[rows], tol, batch.layer, layer.slopes, batch.pat[rows], bit_offset, c.bits[rows],
+              c.cuts[rows], c.ncut[rows], piece_start, vert_start, c.base[rows], wt,
+              coff, cx, cy, cl, cn, cpat, pre, cparent)
     if not nxt.is_dense:
         pre = _apply_to_children(layer, nxt, batch.pre[rows][cparent], cpat, bit_offset)
     return CellBatch(
-        batch.layer + 1, pre, coff, cx, cy, cl, cn, cpat, batch.root[rows][cparent], batch.uscale[rows][cparent]
+        batch.layer + 1, pre, coff, cx, cy, cl, cn, cpat, batch.root[rows][cparent], batch.uscale[rows][cparent],
+        cr,
     )
 
 
@@ -253,6 +269,7 @@ def walk(
     max_regions: int | None = None,
     final_layer: int | None = None,
     device: str = "cpu",
+    certifier=None,
 ) -> int:
     """Split ``roots`` through every hidden layer; pass each batch of leaves to ``consume``.
 
@@ -264,6 +281,10 @@ def walk(
     ``consume``. Raises :class:`RegionLimitError` as soon as the regions
     found plus the cells still pending (each holds at least one region)
     exceed ``max_regions``. ``device`` picks the kernels ("cpu", "cuda" or "auto").
+    With a ``certifier`` (:class:`relugeo.regions.certify.Certifier`; the roots
+    then carry vertex radii ``vr``) every sign is certified: the certified
+    kernels decide what their error bounds allow and the certifier splits the
+    other cells in exact arithmetic.
     """
     depth = len(net.hidden) if final_layer is None else int(final_layer)
     batch_cells = auto_batch_cells(net) if batch_cells is None else int(batch_cells)
@@ -272,10 +293,10 @@ def walk(
     # parallelism comes from the compiled kernels; a threaded BLAS on these small,
     # cache-sized products only adds contention
     with _single_threaded_blas():
-        return _walk(net, roots, consume, tol, batch_cells, max_regions, depth, device)
+        return _walk(net, roots, consume, tol, batch_cells, max_regions, depth, device, certifier)
 
 
-def _walk(net, roots, consume, tol, batch_cells, max_regions, depth, device="cpu") -> int:
+def _walk(net, roots, consume, tol, batch_cells, max_regions, depth, device="cpu", certifier=None) -> int:
     n = roots.n_cells
     stack = [roots.take(s, min(s + batch_cells, n)) for s in reversed(range(0, n, batch_cells))]
     pending = n
@@ -294,11 +315,15 @@ def _walk(net, roots, consume, tol, batch_cells, max_regions, depth, device="cpu
             nc = children.n_cells
             stack.extend(children.take(s, min(s + batch_cells, nc)) for s in reversed(range(0, nc, batch_cells)))
             continue
-        counted = count_batch(net, batch, tol, device)
+        counted = count_batch(net, batch, tol, device, certifier)
         pending += int(counted.npieces.sum())
+        if counted.undecided is not None and counted.undecided.any():
+            exact = certifier.exact_children(batch, np.flatnonzero(counted.undecided))
+            pending += exact.n_cells
+            stack.append(exact)
         _check_limit(max_regions, done + pending, batch.layer)
         for start, stop in reversed(_groups(counted.npieces, batch_cells)):
-            stack.append(split_batch(net, batch, tol, counted, start, stop, device))
+            stack.append(split_batch(net, batch, tol, counted, start, stop, device, certifier))
     return done
 
 

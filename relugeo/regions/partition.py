@@ -10,7 +10,8 @@ import numpy as np
 from ..errors import CertificateError, InvalidSliceError
 from ..kernels import cpu
 from ..nets.pwanet import PWANet
-from . import engine
+from . import certify, engine
+from .incidence import check_incidence
 from .slices import Slice
 
 
@@ -43,7 +44,15 @@ class Partition:
         Each region's centroid: an interior point, the region's certificate.
     seconds : float
         Wall time of the computation.
+    predicates : str
+        "certified" or "tolerance" (see :func:`partition`).
+    n_exact_cells : int
+        Certified predicates: how many cells the float filter could not decide
+        and exact arithmetic split (0 in tolerance mode).
     """
+
+    predicates = "tolerance"
+    n_exact_cells = 0
 
     def __init__(self, net, slice_, vertices, ring_offsets, edge_layer, edge_neuron, patterns, logit_maps,
                  seconds=0.0, tol=engine.DEFAULT_TOL, shift=None):
@@ -204,12 +213,19 @@ class Partition:
         1. areas sum to the domain's area within ``area_rtol`` (relative), and
            no region is empty (zero area or length);
         2. every region's centroid, forwarded through the network in float64,
-           has the region's activation pattern. A neuron whose pre-activation
+           has the region's activation pattern (with certified predicates, a
+           region too thin for any float64 point to certify, narrower than 1e-12
+           of the domain's diameter, counts as ambiguous). A neuron whose pre-activation
            at the centroid is within ``margin`` times the layer's largest
            absolute pre-activation there is on its hyperplane and is counted
            as ambiguous, not as a failure;
         3. the logits at each centroid equal the region's affine map;
-        4. no two regions share a pattern.
+        4. no two regions share a pattern;
+        5. the regions fit together (:func:`relugeo.regions.incidence.check_incidence`):
+           every interior edge is covered from its other side by regions whose
+           patterns differ in the edge's neuron (and otherwise only in neurons
+           that vanish there), and boundary edges cover the domain's boundary.
+           This is what catches a lost or merged region too small for the area sum.
 
         Returns a report dict; raises :class:`CertificateError` on a failure
         unless ``raise_on_error=False``.
@@ -225,12 +241,18 @@ class Partition:
             failed[rows] = f
             ambiguous[rows] = a
             logit_err = max(logit_err, e)
+        if self.predicates == "certified":
+            # regions thinner than float64 resolves have no float certificate; exact predicates found them
+            thin = self._thin()
+            ambiguous |= failed & thin
+            failed &= ~thin
         bad = failed
         n_fail = int(failed.sum())
         n_amb = int((ambiguous & ~failed).sum())
         rows = np.ascontiguousarray(self.patterns).view(np.dtype((np.void, 8 * self.patterns.shape[1])))
         distinct = len(np.unique(rows)) if self.n_regions else 0
         empty = int((self.areas <= 0).sum())
+        fit = check_incidence(self)
         report = {
             "n_regions": self.n_regions,
             "area_sum": total,
@@ -241,8 +263,9 @@ class Partition:
             "duplicate_patterns": self.n_regions - distinct,
             "empty_regions": empty,
             "logit_map_rel_error": logit_err,
+            **fit,
             "ok": (area_err <= area_rtol and n_fail == 0 and logit_err <= 1e-6 and distinct == self.n_regions
-                   and empty == 0),
+                   and empty == 0 and not any(fit.values())),
         }
         if raise_on_error and not report["ok"]:
             first = np.flatnonzero(bad)[:5].tolist()
@@ -250,6 +273,17 @@ class Partition:
                 f"partition failed verification: {report}; first failing regions: {first}"
             )
         return report
+
+    def _thin(self) -> np.ndarray:
+        """Regions narrower than 1e-12 of the domain's diameter (width: twice the area over the perimeter)."""
+        diam = float(np.ptp(self.slice.vertices, axis=0).max())
+        if self.dim == 1:
+            return self.areas <= 1e-12 * diam
+        v = self.vertices
+        nxt = np.arange(len(v)) + 1
+        nxt[self.ring_offsets[1:] - 1] = self.ring_offsets[:-1]
+        perimeter = np.add.reduceat(np.linalg.norm(v[nxt] - v, axis=1), self.ring_offsets[:-1])
+        return 2 * self.areas <= 1e-12 * diam * perimeter
 
     # -- linear regions ----------------------------------------------------------
     def linear_regions(self, rtol: float = 1e-9) -> np.ndarray:
@@ -331,6 +365,7 @@ def partition(
     batch_cells: int | None = None,
     tol: float = engine.DEFAULT_TOL,
     device: str = "cpu",
+    predicates: str = "tolerance",
 ) -> Partition:
     """The exact partition of a slice's domain into activation regions.
 
@@ -352,6 +387,14 @@ def partition(
     device : {"cpu", "cuda", "auto"}, default "cpu"
         Kernels that split the cells; "auto" takes CUDA only when numba sees a
         GPU, an explicit "cuda" raises when it cannot run. Results are the same.
+    predicates : {"tolerance", "certified"}, default "tolerance"
+        How the engine decides which side of a neuron's zero set a vertex lies on.
+        "tolerance": float64 with the ``tol`` rule above (slivers thinner than the
+        tolerance vanish). "certified": the sign of the exact value for the float
+        weights read as dyadic rationals, by float64 with rigorous error bounds and
+        exact arithmetic where the bounds cannot decide; a region is reported iff
+        its exact area (length) is positive. Certified runs on the CPU and needs a
+        network of dense two-slope layers (``tol`` is then unused).
 
     Returns
     -------
@@ -365,15 +408,20 @@ def partition(
         raise InvalidSliceError(
             f"the slice lives in R^{slice_.input_dim} but the network takes {net.input_dim} inputs"
         )
+    if predicates not in ("tolerance", "certified"):
+        raise ValueError(f"predicates must be 'tolerance' or 'certified'; got {predicates!r}")
+    if predicates == "certified":
+        certify.check_supported(net, device)
     t0 = time.perf_counter()
     # work in coordinates centred on the domain, so small domains far from the
     # slice's origin keep their precision
     centre = 0.5 * (slice_.vertices.min(axis=0) + slice_.vertices.max(axis=0))
     origin = slice_.origin + slice_.basis @ centre
     roots = engine.root_batch(net, origin[None, :], slice_.basis, slice_.vertices - centre)
+    cert = certify.for_slice(net, slice_, centre, roots) if predicates == "certified" else None
     leaves: list[engine.CellBatch] = []
     engine.walk(net, roots, leaves.append, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
-                device=device)
+                device=device, certifier=cert)
     k = slice_.dim
     offs, shift = [np.zeros(1, dtype=np.int64)], 0
     for b in leaves:
@@ -382,16 +430,22 @@ def partition(
     cat = lambda name: np.concatenate([getattr(b, name) for b in leaves])  # noqa: E731
     vx, vy = cat("vx"), cat("vy")
     vertices = np.stack([vx, vy], axis=1) if k == 2 else vx[:, None]
-    return Partition(
+    elay, eneu = cat("elay"), cat("eneu")
+    eneu[elay < 0] = -1
+    part = Partition(
         net,
         slice_,
         np.ascontiguousarray(vertices),
         np.concatenate(offs),
-        cat("elay"),
-        cat("eneu"),
+        elay,
+        eneu,
         cat("pat"),
         cat("pre"),
         seconds=time.perf_counter() - t0,
         tol=tol,
         shift=centre,
     )
+    if cert is not None:
+        part.predicates = predicates
+        part.n_exact_cells = cert.n_exact_cells
+    return part
