@@ -34,9 +34,9 @@ U = 2.0**-53
 
 def check_supported(net: PWANet, device: str) -> None:
     """Raise a clear error for what certified predicates do not cover."""
-    if device != "cpu":
+    if device == "cuda":
         raise ValueError(
-            f"predicates='certified' runs on device='cpu' only; got device={device!r} "
+            "predicates='certified' runs on the CPU: device must be 'cpu' or 'auto'; got device='cuda' "
             "(use predicates='tolerance' on the GPU)"
         )
     for j, layer in enumerate(net.layers):
@@ -292,11 +292,8 @@ class Certifier:
 
 
 def for_slice(net: PWANet, slice_, centre: np.ndarray, roots) -> "Certifier":
-    """The certifier of a partition of ``slice_`` computed in coordinates centred on ``centre``.
-
-    Sets the roots' vertex radii and names each domain edge in ``eneu``
-    (``-1 - j`` for edge j, which the exact fallback reads; ``elay`` stays -1).
-    """
+    """The certifier of a partition of ``slice_`` computed in coordinates centred on ``centre``
+    (see :func:`for_roots`)."""
     k = slice_.dim
     domain = [tuple(Fraction(float(v)) - Fraction(float(c)) for v, c in zip(row, centre)) for row in slice_.vertices]
     origin = slice_.origin
@@ -304,7 +301,16 @@ def for_slice(net: PWANet, slice_, centre: np.ndarray, roots) -> "Certifier":
     exact = tuple(Fraction(float(o)) + sum(Fraction(float(b)) * Fraction(float(c)) for b, c in zip(row, centre))
                   for o, row in zip(origin, basis))
     origin_err = _gamma(k + 2) * (np.abs(origin) + np.abs(basis) @ np.abs(centre))
-    cert = Certifier(net, roots_origin(origin, basis, centre), basis, domain, [exact], origin_err)
+    return for_roots(net, roots, roots_origin(origin, basis, centre), basis, domain, [exact], origin_err)
+
+
+def for_roots(net: PWANet, roots, origins, basis, domain, exact_origins=None, origin_err=None) -> "Certifier":
+    """The certifier of a walk from ``roots`` (one cell per origin, each the exact ``domain``).
+
+    Sets the roots' vertex radii and names each domain edge in ``eneu``
+    (``-1 - j`` for edge j, which the exact fallback reads; ``elay`` stays -1).
+    """
+    cert = Certifier(net, origins, basis, domain, exact_origins, origin_err)
     m = len(domain)
     roots.vr = cert.root_radii(roots.vx, roots.vy)
     roots.eneu = (-1 - np.arange(len(roots.vx)) % m).astype(np.int32)
