@@ -59,7 +59,8 @@ def error_table(net: PWANet, basis: np.ndarray, origins: np.ndarray, origin_err:
     cell's slopes; computed in float64 from a float ``P_prev`` its error is at
     most ``|W| (s * E_prev) + gamma * (|W| (s * M_prev) + |b|)``, with ``s =
     |slope| + |1 - slope|`` (the parent's map plus the rank-one corrections of
-    the children) and ``M_prev`` a bound on ``|P_prev|``.
+    the children: at most three roundings per term, hence ``gamma(3 n + 8)``)
+    and ``M_prev`` a bound on ``|P_prev|``.
 
     Parameters
     ----------
@@ -86,7 +87,7 @@ def error_table(net: PWANet, basis: np.ndarray, origins: np.ndarray, origin_err:
         W = np.abs(layer.weight)
         A = (s * M) @ W.T
         A[-1] += np.abs(layer.bias)
-        E = (s * E) @ W.T + _gamma(2 * W.shape[1] + 4) * A
+        E = (s * E) @ W.T + _gamma(3 * W.shape[1] + 8) * A
         out.append(E * (1 + 1e-10))
         M = A + E
     return [np.ascontiguousarray(e) for e in out]
