@@ -22,8 +22,8 @@ def main() -> None:
         cert = rg.partition(case.net, case.slice, predicates="certified")
         tol = rg.partition(case.net, case.slice)
         rounds = 1 if "quantised" in case.name else 3
-        tol_s, cert_s = alternate([lambda: rg.partition(case.net, case.slice),
-                                   lambda: rg.partition(case.net, case.slice, predicates="certified")], rounds)
+        tol_s, cert_s = alternate([lambda case=case: rg.partition(case.net, case.slice),
+                                   lambda case=case: rg.partition(case.net, case.slice, predicates="certified")], rounds)
         print(f"| {case.name} | {cert.n_regions:,} / {tol.n_regions:,} | {tol_s:.4f} | {cert_s:.4f} | "
               f"{cert_s / tol_s:.2f}x | {cert.n_exact_cells} |", flush=True)
 

@@ -17,7 +17,6 @@ from common import (
     degenerate_cases_2d,
     hidden,
     line_x,
-    logits,
     net_from_rows,
     plane,
     readout,

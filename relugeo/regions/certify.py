@@ -292,7 +292,7 @@ class Certifier:
                                           batch.elay, batch.eneu, *tail)
 
 
-def for_slice(net: PWANet, slice_, centre: np.ndarray, roots) -> "Certifier":
+def for_slice(net: PWANet, slice_, centre: np.ndarray, roots) -> Certifier:
     """The certifier of a partition of ``slice_`` computed in coordinates centred on ``centre``
     (see :func:`for_roots`)."""
     k = slice_.dim
@@ -305,7 +305,7 @@ def for_slice(net: PWANet, slice_, centre: np.ndarray, roots) -> "Certifier":
     return for_roots(net, roots, roots_origin(origin, basis, centre), basis, domain, [exact], origin_err)
 
 
-def for_roots(net: PWANet, roots, origins, basis, domain, exact_origins=None, origin_err=None) -> "Certifier":
+def for_roots(net: PWANet, roots, origins, basis, domain, exact_origins=None, origin_err=None) -> Certifier:
     """The certifier of a walk from ``roots`` (one cell per origin, each the exact ``domain``).
 
     Sets the roots' vertex radii and names each domain edge in ``eneu``
