@@ -6,6 +6,7 @@ import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Callable
 
 import numba
@@ -13,7 +14,7 @@ import numpy as np
 
 from ..kernels import backend, resolve_device
 from ..nets.pwanet import PWANet
-from . import engine, warmup
+from . import certify, engine, warmup
 
 
 def frame(input_dim: int, n_directions: int, seed: int = 0) -> np.ndarray:
@@ -141,6 +142,7 @@ def local_complexity(
     client=None,
     progress: Callable[[int, int], None] | None = None,
     device: str = "cpu",
+    predicates: str = "tolerance",
 ) -> LCResult:
     """Local complexity of ``net`` around every point of ``X``.
 
@@ -185,6 +187,11 @@ def local_complexity(
     device : {"cpu", "cuda", "auto"}, default "cpu"
         Exact method: kernels that split the neighbourhoods; "auto" takes CUDA
         only when numba sees a GPU, an explicit "cuda" raises when it cannot run.
+    predicates : {"tolerance", "certified"}, default "tolerance"
+        Exact method: how hidden neurons' signs are decided (see
+        :func:`relugeo.partition`). "certified" counts every region and neuron
+        of positive measure in exact arithmetic (CPU, dense two-slope layers);
+        the logits' zero sets (``layers="all"``) keep the tolerance rule.
 
     Returns
     -------
@@ -228,10 +235,15 @@ def local_complexity(
             raise ValueError(
                 f"n_directions must be between 1 and the input dimension {net.input_dim}; got {n_directions!r}"
             )
+    if predicates not in ("tolerance", "certified"):
+        raise ValueError(f"predicates must be 'tolerance' or 'certified'; got {predicates!r}")
+    if predicates == "certified" and method == "exact":
+        certify.check_supported(net, device)
     if method == "exact":
         warmup.ensure_compiled()
     V = frame(net.input_dim, P, seed)
-    fn = functools.partial(_METHODS[method], device=device) if method == "exact" else _METHODS[method]
+    fn = (functools.partial(_METHODS[method], device=device, predicates=predicates) if method == "exact"
+          else _METHODS[method])
     t0 = time.perf_counter()
     chunks = [slice(s, min(s + batch_size, len(X))) for s in range(0, len(X), int(batch_size))]
     if client is not None:
@@ -287,7 +299,8 @@ def _run_chunks(fn, net, X, radius, V, layers, chunks, progress, threaded):
 
 
 @_register("exact")
-def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str, device: str = "cpu"):
+def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str, device: str = "cpu",
+           predicates: str = "tolerance"):
     N = X.shape[0]
     k = V.shape[1]
     with_logits = layers == "all"
@@ -301,13 +314,17 @@ def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str
     depth = len(widths)
     tol = engine.DEFAULT_TOL
     kern = backend(device)
-    if with_logits or depth == 0 or any(layer.is_max for layer in net.hidden[-2:]):
+    cert = None
+    if predicates == "certified":
+        domain = [tuple(Fraction(float(v)) for v in row) for row in cross_polytope(k, radius)]
+        cert = certify.for_roots(net, roots, X, V, domain)
+    if cert is not None or with_logits or depth == 0 or any(layer.is_max for layer in net.hidden[-2:]):
 
         def consume(b: engine.CellBatch) -> None:
             kern.reduce_leaves(b.off, b.vx, b.vy, b.elay, b.eneu, b.root, b.pre, layer_offset[:-1],
                               layer_offset[-1], with_logits, b.uscale, tol, counts, hits, length)
 
-        engine.walk(net, roots, consume, device=device)
+        engine.walk(net, roots, consume, device=device, certifier=cert)
     elif k == 1 or depth == 1 or not net.layers[depth - 1].is_dense:
         # the last hidden layer only needs counting: its cells are never split for real
 

@@ -89,6 +89,7 @@ class CellBatch:
     pat: np.ndarray
     root: np.ndarray
     uscale: np.ndarray
+    vr: np.ndarray | None = None  # certified predicates: each vertex's error bound (see regions.certify)
 
     @property
     def n_cells(self) -> int:
@@ -108,6 +109,7 @@ class CellBatch:
             self.pat[start:stop],
             self.root[start:stop],
             self.uscale[start:stop],
+            None if self.vr is None else self.vr[v0:v1],
         )
 
 
@@ -159,36 +161,43 @@ class Counted:
     npieces: np.ndarray
     nverts: np.ndarray
     base: np.ndarray
+    undecided: np.ndarray | None = None
 
 
-def count_batch(net: PWANet, batch: CellBatch, tol: float, device: str = "cpu") -> Counted:
+def count_batch(net: PWANet, batch: CellBatch, tol: float, device: str = "cpu", certifier=None) -> Counted:
     """Classify every neuron of ``batch.layer`` on every cell and count the children
-    (kernels of ``device``, see :func:`relugeo.kernels.backend`)."""
+    (kernels of ``device``, see :func:`relugeo.kernels.backend`; with a ``certifier``,
+    the certified kernels: cells they cannot decide count no children here and are
+    listed in ``Counted.undecided``)."""
     layer = net.layers[batch.layer]
     k = batch.pre.shape[1] - 1
-    kern = backend(device)
-    count = kern.split_cells_count if k == 2 else kern.split_intervals_count
-    bits, cuts, ncut, npieces, nverts, masked = count(
-        batch.pre, batch.off, batch.vx, batch.vy, batch.elay, batch.eneu, batch.uscale, tol, batch.layer,
-        layer.slopes,
-    )
+    undecided = None
+    if certifier is not None:
+        bits, cuts, ncut, npieces, nverts, masked, undecided = certifier.count(batch)
+    else:
+        kern = backend(device)
+        count = kern.split_cells_count if k == 2 else kern.split_intervals_count
+        bits, cuts, ncut, npieces, nverts, masked = count(
+            batch.pre, batch.off, batch.vx, batch.vy, batch.elay, batch.eneu, batch.uscale, tol, batch.layer,
+            layer.slopes,
+        )
     nxt = net.layers[batch.layer + 1]
     if not nxt.is_dense:
         return Counted(bits, cuts, ncut, npieces, nverts, np.empty((batch.n_cells, k + 1, 0)))
     base = nxt.linear(masked.reshape(-1, layer.n_out)).reshape(batch.n_cells, k + 1, nxt.n_out)
     base[:, k, :] += nxt.bias
-    return Counted(bits, cuts, ncut, npieces, nverts, base)
+    return Counted(bits, cuts, ncut, npieces, nverts, base, undecided)
 
 
 def split_batch(net: PWANet, batch: CellBatch, tol: float, counted: Counted | None = None,
-                start: int = 0, stop: int | None = None, device: str = "cpu") -> CellBatch:
+                start: int = 0, stop: int | None = None, device: str = "cpu", certifier=None) -> CellBatch:
     """Split cells ``start:stop`` of ``batch`` by the neurons of ``batch.layer``;
     return the children with the map of the next layer (or of the logits) on each."""
-    return _write_children(net, batch, tol, counted, start, stop, device)[0]
+    return _write_children(net, batch, tol, counted, start, stop, device, certifier)[0]
 
 
 def _write_children(net: PWANet, batch: CellBatch, tol: float, counted: Counted | None = None,
-                    start: int = 0, stop: int | None = None, device: str = "cpu",
+                    start: int = 0, stop: int | None = None, device: str = "cpu", certifier=None,
                     with_maps: bool = True) -> tuple[CellBatch, np.ndarray]:
     """:func:`split_batch`, also returning each child's parent (an index into ``start:stop``).
 
@@ -197,9 +206,7 @@ def _write_children(net: PWANet, batch: CellBatch, tol: float, counted: Counted 
     """
     layer = net.layers[batch.layer]
     k = batch.pre.shape[1] - 1
-    kern = backend(device)
-    write = kern.split_cells_write if k == 2 else kern.split_intervals_write
-    c = count_batch(net, batch, tol, device) if counted is None else counted
+    c = count_batch(net, batch, tol, device, certifier) if counted is None else counted
     stop = batch.n_cells if stop is None else stop
     rows = slice(start, stop)
     piece_start = np.zeros(stop - start + 1, dtype=np.int64)
@@ -220,14 +227,23 @@ def _write_children(net: PWANet, batch: CellBatch, tol: float, counted: Counted 
     nxt = net.layers[batch.layer + 1]
     wt = net.weight_t(batch.layer + 1) if nxt.is_dense and with_maps else np.empty((layer.n_out, 0))
     base = c.base[rows] if with_maps else np.empty((stop - start, k + 1, 0))
-    write(batch.pre[rows], batch.off[start : stop + 1], batch.vx, batch.vy, batch.elay, batch.eneu,
-          batch.uscale[rows], tol, batch.layer, layer.slopes, batch.pat[rows], bit_offset, c.bits[rows],
-          c.cuts[rows], c.ncut[rows], piece_start, vert_start, base, wt,
-          coff, cx, cy, cl, cn, cpat, pre, cparent)
+    cr = None
+    if certifier is not None:
+        cr = np.empty(nv)
+        certifier.write(batch, c, start, stop, piece_start, vert_start, wt, coff, cx, cy, cr, cl, cn, cpat, pre,
+                        cparent)
+    else:
+        kern = backend(device)
+        write = kern.split_cells_write if k == 2 else kern.split_intervals_write
+        write(batch.pre[rows], batch.off[start : stop + 1], batch.vx, batch.vy, batch.elay, batch.eneu,
+              batch.uscale[rows], tol, batch.layer, layer.slopes, batch.pat[rows], bit_offset, c.bits[rows],
+              c.cuts[rows], c.ncut[rows], piece_start, vert_start, base, wt,
+              coff, cx, cy, cl, cn, cpat, pre, cparent)
     if not nxt.is_dense and with_maps:
         pre = _apply_to_children(layer, nxt, batch.pre[rows][cparent], cpat, bit_offset)
     children = CellBatch(
-        batch.layer + 1, pre, coff, cx, cy, cl, cn, cpat, batch.root[rows][cparent], batch.uscale[rows][cparent]
+        batch.layer + 1, pre, coff, cx, cy, cl, cn, cpat, batch.root[rows][cparent], batch.uscale[rows][cparent],
+        cr,
     )
     return children, cparent
 
@@ -307,6 +323,7 @@ def walk(
     max_regions: int | None = None,
     final_layer: int | None = None,
     device: str = "cpu",
+    certifier=None,
 ) -> int:
     """Split ``roots`` through every hidden layer; pass each batch of leaves to ``consume``.
 
@@ -315,7 +332,7 @@ def walk(
     """
     done = 0
     for leaves in iter_leaves(net, roots, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
-                              final_layer=final_layer, device=device):
+                              final_layer=final_layer, device=device, certifier=certifier):
         consume(leaves)
         done += leaves.n_cells
     return done
@@ -331,6 +348,7 @@ def iter_leaves(
     final_layer: int | None = None,
     device: str = "cpu",
     parallel: bool = False,
+    certifier=None,
 ) -> Iterator[CellBatch]:
     """Split ``roots`` through every hidden layer, yielding the leaves batch by batch.
 
@@ -344,6 +362,10 @@ def iter_leaves(
     :class:`RegionLimitError` as soon as the regions found plus the cells still
     pending (each holds at least one region) exceed ``max_regions``.
     ``device`` picks the kernels ("cpu", "cuda" or "auto").
+    With a ``certifier`` (:class:`relugeo.regions.certify.Certifier`; the roots
+    then carry vertex radii ``vr``) every sign is certified: the certified
+    kernels decide what their error bounds allow and the certifier splits the
+    other cells in exact arithmetic.
 
     With ``parallel`` and more than one numba thread, the walk splits the top
     of the tree until it holds about four subtrees per thread, then walks the
@@ -360,8 +382,10 @@ def iter_leaves(
     # the stack holds batches, and groups of a counted batch still to be written: (batch, counted, start, stop);
     # its last item is walked next
     stack: list = [roots.take(s, min(s + batch_cells, n)) for s in reversed(range(0, n, batch_cells))]
-    walk_args = (net, tol, batch_cells, max_regions, depth, device)
-    n_threads = numba.get_num_threads() if parallel and resolve_device(device) == "cpu" else 1
+    walk_args = (net, tol, batch_cells, max_regions, depth, device, certifier)
+    # the certifier's exact fallback keeps counts of its own: it runs on one thread
+    n_threads = (numba.get_num_threads() if parallel and certifier is None and resolve_device(device) == "cpu"
+                 else 1)
     # parallelism comes from the compiled kernels or the subtree threads; a threaded BLAS on these
     # small, cache-sized products only adds contention
     with _single_threaded_blas():
@@ -391,7 +415,7 @@ def _defer_maps(net: PWANet, item: tuple, batch_cells: int, device: str) -> bool
             and net.layers[batch.layer + 1].is_dense)
 
 
-def _walk(stack, net, tol, batch_cells, max_regions, depth, device="cpu", expand_to=None):
+def _walk(stack, net, tol, batch_cells, max_regions, depth, device="cpu", certifier=None, expand_to=None):
     """Walk ``stack`` depth-first, yielding leaves; return what is left of it, which is nothing
     unless ``expand_to`` is set: then the walk stops once the stack holds that many items."""
     pending = sum(_cells(item) for item in stack)
@@ -403,7 +427,7 @@ def _walk(stack, net, tol, batch_cells, max_regions, depth, device="cpu", expand
         if isinstance(item, tuple) and item[0] == "maps":
             stack.append(_with_maps(net, item))
             continue
-        if isinstance(item, tuple) and _defer_maps(net, item, batch_cells, device):
+        if isinstance(item, tuple) and certifier is None and _defer_maps(net, item, batch_cells, device):
             # a cell cut into very many pieces: write them all, but their maps one range at a time
             children, cparent = _write_children(net, item[0], tol, item[1], item[2], item[3], device,
                                                 with_maps=False)
@@ -412,7 +436,7 @@ def _walk(stack, net, tol, batch_cells, max_regions, depth, device="cpu", expand
                          for s in reversed(range(0, nc, batch_cells)))
             continue
         if isinstance(item, tuple):
-            stack.append(split_batch(net, item[0], tol, item[1], item[2], item[3], device))
+            stack.append(split_batch(net, item[0], tol, item[1], item[2], item[3], device, certifier))
             continue
         batch = item
         pending -= batch.n_cells
@@ -427,8 +451,12 @@ def _walk(stack, net, tol, batch_cells, max_regions, depth, device="cpu", expand
             nc = children.n_cells
             stack.extend(children.take(s, min(s + batch_cells, nc)) for s in reversed(range(0, nc, batch_cells)))
             continue
-        counted = count_batch(net, batch, tol, device)
+        counted = count_batch(net, batch, tol, device, certifier)
         pending += int(counted.npieces.sum())
+        if counted.undecided is not None and counted.undecided.any():
+            exact = certifier.exact_children(batch, np.flatnonzero(counted.undecided))
+            pending += exact.n_cells
+            stack.append(exact)
         _check_limit(max_regions, done + pending, batch.layer)
         stack.extend((batch, counted, start, stop) for start, stop in reversed(_groups(counted.npieces, batch_cells)))
     return stack

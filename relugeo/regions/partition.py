@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from functools import cached_property
-from typing import Iterator
 
 import numpy as np
 
 from ..errors import CertificateError, InvalidSliceError
 from ..kernels import checks, cpu
 from ..nets.pwanet import PWANet
-from . import engine, warmup
+from . import certify, engine, warmup
+from .incidence import check_incidence
 from .slices import Slice
 
 
@@ -44,7 +44,15 @@ class Partition:
         Each region's centroid: an interior point, the region's certificate.
     seconds : float
         Wall time of the computation.
+    predicates : str
+        "certified" or "tolerance" (see :func:`partition`).
+    n_exact_cells : int
+        Certified predicates: how many cells the float filter could not decide
+        and exact arithmetic split (0 in tolerance mode).
     """
+
+    predicates = "tolerance"
+    n_exact_cells = 0
 
     def __init__(self, net, slice_, vertices, ring_offsets, edge_layer, edge_neuron, patterns, logit_maps,
                  seconds=0.0, tol=engine.DEFAULT_TOL, shift=None):
@@ -212,12 +220,19 @@ class Partition:
            no region is empty (zero area or length); a piece from
            :func:`~relugeo.iter_regions` skips the sum (its areas are a share);
         2. every region's centroid, forwarded through the network in float64,
-           has the region's activation pattern. A neuron whose pre-activation
+           has the region's activation pattern (with certified predicates, a
+           region too thin for any float64 point to certify, narrower than 1e-12
+           of the domain's diameter, counts as ambiguous). A neuron whose pre-activation
            at the centroid is within ``margin`` times the layer's largest
            absolute pre-activation there is on its hyperplane and is counted
            as ambiguous, not as a failure;
         3. the logits at each centroid equal the region's affine map;
-        4. no two regions share a pattern.
+        4. no two regions share a pattern;
+        5. the regions fit together (:func:`relugeo.regions.incidence.check_incidence`):
+           every interior edge is covered from its other side by regions whose
+           patterns differ in the edge's neuron (and otherwise only in neurons
+           that vanish there), and boundary edges cover the domain's boundary.
+           This is what catches a lost or merged region too small for the area sum.
 
         Returns a report dict; raises :class:`CertificateError` on a failure
         unless ``raise_on_error=False``.
@@ -233,12 +248,18 @@ class Partition:
             failed[rows] = f
             ambiguous[rows] = a
             logit_err = max(logit_err, e)
+        if self.predicates == "certified":
+            # regions thinner than float64 resolves have no float certificate; exact predicates found them
+            thin = self._thin()
+            ambiguous |= failed & thin
+            failed &= ~thin
         bad = failed
         n_fail = int(failed.sum())
         n_amb = int((ambiguous & ~failed).sum())
         rows = np.ascontiguousarray(self.patterns).view(np.dtype((np.void, 8 * self.patterns.shape[1])))
         distinct = len(np.unique(rows)) if self.n_regions else 0
         empty = int((self.areas <= 0).sum())
+        fit = {} if self.is_part else check_incidence(self)  # a piece's edges meet regions of other pieces
         report = {
             "n_regions": self.n_regions,
             "area_sum": total,
@@ -249,9 +270,9 @@ class Partition:
             "duplicate_patterns": self.n_regions - distinct,
             "empty_regions": empty,
             "logit_map_rel_error": logit_err,
+            **fit,
             "ok": ((self.is_part or area_err <= area_rtol) and n_fail == 0 and logit_err <= 1e-6
-                   and distinct == self.n_regions
-                   and empty == 0),
+                   and distinct == self.n_regions and empty == 0 and not any(fit.values())),
         }
         if raise_on_error and not report["ok"]:
             first = np.flatnonzero(bad)[:5].tolist()
@@ -259,6 +280,17 @@ class Partition:
                 f"partition failed verification: {report}; first failing regions: {first}"
             )
         return report
+
+    def _thin(self) -> np.ndarray:
+        """Regions narrower than 1e-12 of the domain's diameter (width: twice the area over the perimeter)."""
+        diam = float(np.ptp(self.slice.vertices, axis=0).max())
+        if self.dim == 1:
+            return self.areas <= 1e-12 * diam
+        v = self.vertices
+        nxt = np.arange(len(v)) + 1
+        nxt[self.ring_offsets[1:] - 1] = self.ring_offsets[:-1]
+        perimeter = np.add.reduceat(np.linalg.norm(v[nxt] - v, axis=1), self.ring_offsets[:-1])
+        return 2 * self.areas <= 1e-12 * diam * perimeter
 
     # -- linear regions ----------------------------------------------------------
     def linear_regions(self, rtol: float = 1e-9) -> np.ndarray:
@@ -359,6 +391,7 @@ def partition(
     batch_cells: int | None = None,
     tol: float = engine.DEFAULT_TOL,
     device: str = "cpu",
+    predicates: str = "tolerance",
 ) -> Partition:
     """The exact partition of a slice's domain into activation regions.
 
@@ -380,18 +413,36 @@ def partition(
     device : {"cpu", "cuda", "auto"}, default "cpu"
         Kernels that split the cells; "auto" takes CUDA only when numba sees a
         GPU, an explicit "cuda" raises when it cannot run. Results are the same.
+    predicates : {"tolerance", "certified"}, default "tolerance"
+        How the engine decides which side of a neuron's zero set a vertex lies on.
+        "tolerance": float64 with the ``tol`` rule above (slivers thinner than the
+        tolerance vanish). "certified": the sign of the exact value for the float
+        weights read as dyadic rationals, by float64 with rigorous error bounds and
+        exact arithmetic where the bounds cannot decide; a region is reported iff
+        its exact area (length) is positive. Certified runs on the CPU and needs a
+        network of dense two-slope layers (``tol`` is then unused).
 
     Returns
     -------
     Partition
     """
     _check_inputs(net, slice_)
+    if predicates not in ("tolerance", "certified"):
+        raise ValueError(f"predicates must be 'tolerance' or 'certified'; got {predicates!r}")
+    if predicates == "certified":
+        certify.check_supported(net, device)
     warmup.ensure_compiled()
     t0 = time.perf_counter()
     centre = _domain_centre(slice_)
-    leaves = list(_slice_leaves(net, slice_, centre, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
-                                device=device, parallel=True))
-    return _from_leaves(net, slice_, leaves, centre, time.perf_counter() - t0, tol)
+    roots = _slice_roots(net, slice_, centre)
+    cert = certify.for_slice(net, slice_, centre, roots) if predicates == "certified" else None
+    leaves = list(engine.iter_leaves(net, roots, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
+                                     device=device, parallel=True, certifier=cert))
+    part = _from_leaves(net, slice_, leaves, centre, time.perf_counter() - t0, tol)
+    if cert is not None:
+        part.predicates = predicates
+        part.n_exact_cells = cert.n_exact_cells
+    return part
 
 
 def _check_inputs(net: PWANet, slice_: Slice) -> None:
@@ -411,11 +462,10 @@ def _domain_centre(slice_: Slice) -> np.ndarray:
     return 0.5 * (slice_.vertices.min(axis=0) + slice_.vertices.max(axis=0))
 
 
-def _slice_leaves(net: PWANet, slice_: Slice, centre: np.ndarray, **walk_options) -> Iterator[engine.CellBatch]:
-    """The engine's batches of leaves for the slice's domain (see :func:`engine.iter_leaves`)."""
+def _slice_roots(net: PWANet, slice_: Slice, centre: np.ndarray) -> engine.CellBatch:
+    """The walk's root cell: the slice's domain, in coordinates centred on ``centre``."""
     origin = slice_.origin + slice_.basis @ centre
-    roots = engine.root_batch(net, origin[None, :], slice_.basis, slice_.vertices - centre)
-    yield from engine.iter_leaves(net, roots, **walk_options)
+    return engine.root_batch(net, origin[None, :], slice_.basis, slice_.vertices - centre)
 
 
 def _from_leaves(net: PWANet, slice_: Slice, leaves: list, centre: np.ndarray, seconds: float, tol: float,
@@ -429,13 +479,15 @@ def _from_leaves(net: PWANet, slice_: Slice, leaves: list, centre: np.ndarray, s
     cat = lambda name: np.concatenate([getattr(b, name) for b in leaves])  # noqa: E731
     vx, vy = cat("vx"), cat("vy")
     vertices = np.stack([vx, vy], axis=1) if k == 2 else vx[:, None]
+    elay, eneu = cat("elay"), cat("eneu")
+    eneu[elay < 0] = -1
     part = Partition(
         net,
         slice_,
         np.ascontiguousarray(vertices),
         np.concatenate(offs),
-        cat("elay"),
-        cat("eneu"),
+        elay,
+        eneu,
         cat("pat"),
         cat("pre"),
         seconds=seconds,

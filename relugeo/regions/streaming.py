@@ -15,7 +15,7 @@ from typing import Iterator
 
 from ..nets.pwanet import PWANet
 from . import engine, warmup
-from .partition import Partition, _check_inputs, _domain_centre, _from_leaves, _slice_leaves
+from .partition import Partition, _check_inputs, _domain_centre, _from_leaves, _slice_roots
 from .slices import Slice
 
 
@@ -54,8 +54,9 @@ def iter_regions(
     pending: list[engine.CellBatch] = []
     held = 0
     t0 = time.perf_counter()
-    for leaves in _slice_leaves(net, slice_, centre, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
-                              device=device):
+    roots = _slice_roots(net, slice_, centre)
+    for leaves in engine.iter_leaves(net, roots, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
+                                     device=device):
         pending.append(leaves)
         held += leaves.n_cells
         if held >= batch_regions:

@@ -365,6 +365,16 @@ def test_partition_end_to_end(widths):
     np.testing.assert_allclose(b.areas, a.areas, rtol=1e-9, atol=1e-15)
 
 
+def test_certified_predicates_refuse_cuda():
+    """Certified predicates run on the CPU; device="cuda" says so instead of falling back."""
+    net = _net((2, 6, 3), 0)
+    sl = rg.Slice.through(*np.random.default_rng(0).normal(size=(3, 2)), pad=0.2)
+    with pytest.raises(ValueError, match="predicates='certified' runs on the CPU"):
+        rg.partition(net, sl, device="cuda", predicates="certified")
+    with pytest.raises(ValueError, match="predicates='certified' runs on the CPU"):
+        rg.local_complexity(net, np.zeros((1, 2)), 0.5, device="cuda", predicates="certified")
+
+
 def test_partition_end_to_end_1d():
     net = _net((4, 8, 8, 3), 0)
     rng = np.random.default_rng(0)

@@ -1,0 +1,448 @@
+"""Certified splitting kernels (numba njit / prange): float64 with rigorous error bounds.
+
+The twins of ``cpu.split_cells_count`` / ``split_cells_write`` and of the
+interval kernels, for ``predicates="certified"``. Every sign decision (is a
+vertex on the positive side of a neuron's line, do two breakpoints differ) is
+a float64 evaluation together with a bound on its distance to the exact value
+for the caller's float weights read as dyadic rationals. The bound covers
+
+- the error of the cell's float map: ``err`` (k + 1, n) bounds, for every
+  neuron of the layer, the error of each coefficient of its map on any cell
+  (see :func:`relugeo.regions.certify.error_table`);
+- the error of the cell's vertices: ``vr`` (V,) is, for each ring vertex, a
+  bound on the distance (max norm) from the stored float vertex to the exact
+  vertex; new vertices get theirs from the interval of the exact crossing;
+- the rounding of the evaluation itself.
+
+When a sign cannot be decided (the value lies within its bound, e.g. a line
+exactly through a vertex) the kernel does not guess: it marks the whole cell
+in ``undecided`` and writes no children for it; the caller splits such cells
+in exact arithmetic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .cpu import CHUNK, _finish_child, _grow_workspace, _mask_row, _new_workspace
+
+U = 2.0**-53  # unit roundoff of float64
+SAFE = 1.0 + 64 * U  # covers the rounding of the bounds' own arithmetic
+
+
+@njit(cache=True)
+def value_bound(a, b, c, ea, eb, ec, x, y, r):
+    """``a*x + b*y + c`` in float64 and a bound on its distance to the exact value.
+
+    ``ea, eb, ec`` bound the errors of the coefficients, ``r`` that of the
+    point (max norm). The exact value has the float value's sign when
+    ``|value| > bound``.
+    """
+    ax = abs(a * x)
+    by = abs(b * y)
+    v = a * x + b * y + c
+    e = ea * abs(x) + eb * abs(y) + ec + (abs(a) + ea + abs(b) + eb) * r + 4.0 * U * (ax + by + abs(c))
+    return v, e * SAFE
+
+
+@njit(cache=True)
+def crossing_radius(s0, e0, s1, e1, x0, y0, x1, y1, r0, r1, t):
+    """Error bound (max norm) of the float crossing ``p0 + t (p1 - p0)`` of a line with an edge.
+
+    The line's values at the ends are ``s0`` and ``s1`` (certified of opposite
+    signs, within ``e0`` and ``e1`` of the exact values); the exact fraction
+    ``z0 / (z0 - z1)`` is monotone in both values, so it lies between the two
+    fractions of the extreme values.
+    """
+    c1 = (s0 - e0) / ((s0 - e0) - (s1 - e1))
+    c2 = (s0 + e0) / ((s0 + e0) - (s1 + e1))
+    dt = max(abs(t - c1), abs(t - c2)) + 8.0 * U
+    dx = abs(x1 - x0)
+    dy = abs(y1 - y0)
+    rn = max(r0, r1) + dt * (max(dx, dy) + r0 + r1) + 4.0 * U * max(abs(x0) + dx, abs(y0) + dy)
+    return rn * SAFE
+
+
+@njit(cache=True)
+def _grow_extra(R, E, cap):
+    """The radius buffer R (2, cap) and the bound buffer E (cap,), grown to ``cap`` when smaller."""
+    if R.shape[1] >= cap:
+        return R, E
+    R2 = np.empty((2, cap))
+    R2[:, : R.shape[1]] = R
+    return R2, np.empty(cap)
+
+
+@njit(cache=True)
+def _split_ring_cert(ws, R, E, vx, vy, vr, elay, eneu, st, en, pre, err, cell, cuts, k, layer):
+    """Certified :func:`relugeo.kernels.cpu._split_ring`: the same pieces, labels and sides.
+
+    ``R`` holds the vertex radii alongside the workspace. Returns
+    ``(ws, R, E, n_pieces, slot, ok)``; ``ok`` is False when some sign could
+    not be decided (the pieces are then meaningless).
+    """
+    n = en - st
+    ws = _grow_workspace(ws, 2 * n + 8, 2, k)
+    X, Y, L, N, OFF, SID, S, SG = ws
+    R, E = _grow_extra(R, E, X.shape[1])
+    for q in range(n):
+        X[0, q] = vx[st + q]
+        Y[0, q] = vy[st + q]
+        R[0, q] = vr[st + q]
+        L[0, q] = elay[st + q]
+        N[0, q] = eneu[st + q]
+    OFF[0, 0] = 0
+    OFF[0, 1] = n
+    for w in range(SID.shape[2]):
+        SID[0, 0, w] = 0
+    npc = 1
+    for j in range(k):
+        i = cuts[j]
+        aj = pre[cell, 0, i]
+        bj = pre[cell, 1, i]
+        cj = pre[cell, 2, i]
+        src = j & 1
+        dst = 1 - src
+        nb = 0
+        wv = 0
+        OFF[dst, 0] = 0
+        for p in range(npc):
+            ps = OFF[src, p]
+            m = OFF[src, p + 1] - ps
+            if wv + 2 * m + 4 > X.shape[1] or nb + 2 > OFF.shape[1] - 1:
+                ws = _grow_workspace(ws, 2 * (wv + 2 * m + 4), 2 * (nb + 2), k)
+                X, Y, L, N, OFF, SID, S, SG = ws
+                R, E = _grow_extra(R, E, X.shape[1])
+            has_pos = False
+            has_neg = False
+            for q in range(m):
+                v, e = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], X[src, ps + q], Y[src, ps + q],
+                                   R[src, ps + q])
+                S[q] = v
+                E[q] = e
+                if v > e:
+                    SG[q] = 1
+                    has_pos = True
+                elif v < -e:
+                    SG[q] = -1
+                    has_neg = True
+                else:
+                    return ws, R, E, 0, 0, False
+            if not (has_pos and has_neg):
+                for q in range(m):
+                    X[dst, wv] = X[src, ps + q]
+                    Y[dst, wv] = Y[src, ps + q]
+                    R[dst, wv] = R[src, ps + q]
+                    L[dst, wv] = L[src, ps + q]
+                    N[dst, wv] = N[src, ps + q]
+                    wv += 1
+                for w in range((j >> 6) + 1):
+                    SID[dst, nb, w] = SID[src, p, w]
+                if j & 63 == 0:
+                    SID[dst, nb, j >> 6] = 0
+                if has_pos:
+                    SID[dst, nb, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+                nb += 1
+                OFF[dst, nb] = wv
+                continue
+            # two pieces: the positive side first, then the negative side (no vertex is on the line)
+            for side in (1, -1):
+                for q in range(m):
+                    q1 = q + 1 if q + 1 < m else 0
+                    g0 = SG[q] * side
+                    g1 = SG[q1] * side
+                    if g0 > 0:
+                        X[dst, wv] = X[src, ps + q]
+                        Y[dst, wv] = Y[src, ps + q]
+                        R[dst, wv] = R[src, ps + q]
+                        L[dst, wv] = L[src, ps + q]
+                        N[dst, wv] = N[src, ps + q]
+                        wv += 1
+                    if g0 * g1 < 0:
+                        t = S[q] / (S[q] - S[q1])
+                        x0 = X[src, ps + q]
+                        y0 = Y[src, ps + q]
+                        x1 = X[src, ps + q1]
+                        y1 = Y[src, ps + q1]
+                        X[dst, wv] = x0 + t * (x1 - x0)
+                        Y[dst, wv] = y0 + t * (y1 - y0)
+                        R[dst, wv] = crossing_radius(S[q], E[q], S[q1], E[q1], x0, y0, x1, y1, R[src, ps + q],
+                                                     R[src, ps + q1], t)
+                        if g0 > 0:
+                            L[dst, wv] = layer
+                            N[dst, wv] = i
+                        else:
+                            L[dst, wv] = L[src, ps + q]
+                            N[dst, wv] = N[src, ps + q]
+                        wv += 1
+                for w in range((j >> 6) + 1):
+                    SID[dst, nb, w] = SID[src, p, w]
+                if j & 63 == 0:
+                    SID[dst, nb, j >> 6] = 0
+                if side == 1:
+                    SID[dst, nb, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+                nb += 1
+                OFF[dst, nb] = wv
+        npc = nb
+    return ws, R, E, npc, k & 1, True
+
+
+@njit(cache=True)
+def _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits, cuts, slopes):
+    """Certified :func:`relugeo.kernels.cpu._cell_signs`; returns -1 when a sign is undecided."""
+    n = pre.shape[2]
+    ncut = 0
+    for i in range(n):
+        if slopes[i] == 1.0:
+            bits[i] = 0
+            continue
+        pos = False
+        neg = False
+        for q in range(st, en):
+            v, e = value_bound(pre[cell, 0, i], pre[cell, 1, i], pre[cell, 2, i], err[0, i], err[1, i], err[2, i],
+                               vx[q], vy[q], vr[q])
+            if v > e:
+                pos = True
+            elif v < -e:
+                neg = True
+            else:
+                return -1
+        if pos and neg:
+            cuts[ncut] = i
+            ncut += 1
+            bits[i] = 0
+        else:
+            bits[i] = 1 if pos else 0
+    return ncut
+
+
+@njit(cache=True, parallel=True)
+def split_cells_count_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, slopes):
+    """Pass 1 (certified): as :func:`relugeo.kernels.cpu.split_cells_count`, plus
+    ``undecided`` (C,) uint8, set on cells whose split needs exact arithmetic
+    (they count no pieces here)."""
+    C = pre.shape[0]
+    n = pre.shape[2]
+    bits = np.zeros((C, n), dtype=np.uint8)
+    cuts = np.empty((C, n), dtype=np.int32)
+    ncut = np.zeros(C, dtype=np.int64)
+    npieces = np.ones(C, dtype=np.int64)
+    nverts = np.empty(C, dtype=np.int64)
+    masked = np.empty_like(pre)
+    undecided = np.zeros(C, dtype=np.uint8)
+    for ch in prange((C + CHUNK - 1) // CHUNK):
+        ws = _new_workspace(64, 8, 8)
+        R = np.empty((2, 64))
+        E = np.empty(64)
+        for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
+            st = off[cell]
+            en = off[cell + 1]
+            k = _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits[cell], cuts[cell], slopes)
+            ok = k >= 0
+            if k > 0:
+                ws, R, E, npc, slot, ok = _split_ring_cert(ws, R, E, vx, vy, vr, elay, eneu, st, en, pre, err,
+                                                           cell, cuts[cell], k, layer)
+                npieces[cell] = npc
+                nverts[cell] = ws[4][slot, npc]
+            elif k == 0:
+                nverts[cell] = en - st
+            if not ok:
+                undecided[cell] = 1
+                ncut[cell] = 0
+                npieces[cell] = 0
+                nverts[cell] = 0
+                bits[cell, :] = 0
+            else:
+                ncut[cell] = k
+            _mask_row(pre, cell, bits, slopes, masked)
+    return bits, cuts, ncut, npieces, nverts, masked, undecided
+
+
+@njit(cache=True, parallel=True)
+def split_cells_write_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, slopes, pat, bit_offset,
+                           bits, cuts, ncut, piece_start, vert_start, base, wt,
+                           coff, cx, cy, cr, cl, cn, cpat, cnext, cparent):
+    """Pass 2 (certified): as :func:`relugeo.kernels.cpu.split_cells_write`, writing the
+    children's vertex radii ``cr`` too; cells that count no pieces (undecided) are skipped."""
+    C = pre.shape[0]
+    no_cut = np.zeros(1, dtype=np.uint64)
+    for ch in prange((C + CHUNK - 1) // CHUNK):
+        ws = _new_workspace(64, 8, 8)
+        R = np.empty((2, 64))
+        E = np.empty(64)
+        for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
+            p0 = piece_start[cell]
+            if piece_start[cell + 1] == p0:
+                continue
+            st = off[cell]
+            en = off[cell + 1]
+            k = ncut[cell]
+            w0 = vert_start[cell]
+            if k == 0:
+                m = en - st
+                cx[w0 : w0 + m] = vx[st:en]
+                cy[w0 : w0 + m] = vy[st:en]
+                cr[w0 : w0 + m] = vr[st:en]
+                cl[w0 : w0 + m] = elay[st:en]
+                cn[w0 : w0 + m] = eneu[st:en]
+                coff[p0 + 1] = w0 + m
+                cparent[p0] = cell
+                _finish_child(p0, cell, pre, bits, cuts, 0, no_cut, slopes, pat, bit_offset, base, wt, cpat,
+                              cnext)
+                continue
+            ws, R, E, npc, slot, ok = _split_ring_cert(ws, R, E, vx, vy, vr, elay, eneu, st, en, pre, err, cell,
+                                                       cuts[cell], k, layer)
+            X, Y, L, N, OFF, SID = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5]
+            m = OFF[slot, npc]
+            for q in range(m):
+                cx[w0 + q] = X[slot, q]
+                cy[w0 + q] = Y[slot, q]
+                cr[w0 + q] = R[slot, q]
+                cl[w0 + q] = L[slot, q]
+                cn[w0 + q] = N[slot, q]
+            for p in range(npc):
+                child = p0 + p
+                coff[child + 1] = w0 + OFF[slot, p + 1]
+                cparent[child] = cell
+                _finish_child(child, cell, pre, bits, cuts, k, SID[slot, p], slopes, pat, bit_offset, base, wt,
+                              cpat, cnext)
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Intervals (1-D cells): ends t0 < t1 with radii r0, r1; a neuron is a*t + c.
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _root_radius(a, c, ea, ec, t):
+    """Bound on the distance from the float root ``t = -c / a`` to the exact root (|a| > ea)."""
+    d = 0.0
+    for sa in (-1.0, 1.0):
+        for sc in (-1.0, 1.0):
+            d = max(d, abs(t + (c + sc * ec) / (a + sa * ea)))
+    return (d + 4.0 * U * abs(t)) * SAFE
+
+
+@njit(cache=True)
+def _interval_cuts_cert(pre, err, cell, t0, t1, r0, r1, bits, cuts, roots, rads, slopes):
+    """Certified :func:`relugeo.kernels.cpu._interval_cuts`: the cutting neurons sorted by
+    breakpoint, with the breakpoints and their radii. Returns the number of cuts (all
+    breakpoints certified distinct), or -1 when a sign or an order is undecided."""
+    n = pre.shape[2]
+    k = 0
+    for i in range(n):
+        if slopes[i] == 1.0:
+            bits[i] = 0
+            continue
+        a = pre[cell, 0, i]
+        c = pre[cell, 1, i]
+        ea = err[0, i]
+        ec = err[1, i]
+        s0, e0 = value_bound(a, 0.0, c, ea, 0.0, ec, t0, 0.0, r0)
+        s1, e1 = value_bound(a, 0.0, c, ea, 0.0, ec, t1, 0.0, r1)
+        if abs(s0) <= e0 or abs(s1) <= e1:
+            return -1
+        if (s0 > 0.0) != (s1 > 0.0):
+            if abs(a) <= ea:
+                return -1
+            cuts[k] = i
+            roots[k] = -c / a
+            rads[k] = _root_radius(a, c, ea, ec, roots[k])
+            k += 1
+            bits[i] = 0
+        else:
+            bits[i] = 1 if s0 > 0.0 else 0
+    if k == 0:
+        return 0
+    order = np.argsort(roots[:k])
+    cuts[:k] = cuts[:k][order]
+    roots[:k] = roots[:k][order]
+    rads[:k] = rads[:k][order]
+    for j in range(1, k):
+        if roots[j] - rads[j] <= roots[j - 1] + rads[j - 1]:
+            return -1
+    return k
+
+
+@njit(cache=True, parallel=True)
+def split_intervals_count_cert(pre, err, off, vx, vr, slopes):
+    """Pass 1 for intervals (certified); same outputs as :func:`split_cells_count_cert`."""
+    C = pre.shape[0]
+    n = pre.shape[2]
+    bits = np.zeros((C, n), dtype=np.uint8)
+    cuts = np.empty((C, n), dtype=np.int32)
+    ncut = np.zeros(C, dtype=np.int64)
+    npieces = np.zeros(C, dtype=np.int64)
+    nverts = np.zeros(C, dtype=np.int64)
+    masked = np.empty_like(pre)
+    undecided = np.zeros(C, dtype=np.uint8)
+    for cell in prange(C):
+        roots = np.empty(n)
+        rads = np.empty(n)
+        st = off[cell]
+        k = _interval_cuts_cert(pre, err, cell, vx[st], vx[st + 1], vr[st], vr[st + 1], bits[cell], cuts[cell],
+                                roots, rads, slopes)
+        if k < 0:
+            undecided[cell] = 1
+            bits[cell, :] = 0
+        else:
+            ncut[cell] = k
+            npieces[cell] = k + 1
+            nverts[cell] = 2 * (k + 1)
+        _mask_row(pre, cell, bits, slopes, masked)
+    return bits, cuts, ncut, npieces, nverts, masked, undecided
+
+
+@njit(cache=True, parallel=True)
+def split_intervals_write_cert(pre, err, off, vx, vr, elay, eneu, layer, slopes, pat, bit_offset,
+                               bits, cuts, ncut, piece_start, vert_start, base, wt,
+                               coff, cx, cy, cr, cl, cn, cpat, cnext, cparent):
+    """Pass 2 for intervals (certified): every breakpoint is its own end (they are all distinct)."""
+    C = pre.shape[0]
+    for cell in prange(C):
+        p0 = piece_start[cell]
+        if piece_start[cell + 1] == p0:
+            continue
+        st = off[cell]
+        k = ncut[cell]
+        w0 = vert_start[cell]
+        active = np.empty(max(1, (k + 63) // 64), dtype=np.uint64)
+        for p in range(k + 1):
+            child = p0 + p
+            w = w0 + 2 * p
+            if p == 0:
+                cx[w] = vx[st]
+                cr[w] = vr[st]
+                cl[w] = elay[st]
+                cn[w] = eneu[st]
+            else:
+                i = cuts[cell, p - 1]
+                cx[w] = -pre[cell, 1, i] / pre[cell, 0, i]
+                cr[w] = _root_radius(pre[cell, 0, i], pre[cell, 1, i], err[0, i], err[1, i], cx[w])
+                cl[w] = layer
+                cn[w] = i
+            if p == k:
+                cx[w + 1] = vx[st + 1]
+                cr[w + 1] = vr[st + 1]
+                cl[w + 1] = elay[st + 1]
+                cn[w + 1] = eneu[st + 1]
+            else:
+                i = cuts[cell, p]
+                cx[w + 1] = -pre[cell, 1, i] / pre[cell, 0, i]
+                cr[w + 1] = _root_radius(pre[cell, 0, i], pre[cell, 1, i], err[0, i], err[1, i], cx[w + 1])
+                cl[w + 1] = layer
+                cn[w + 1] = i
+            cy[w] = 0.0
+            cy[w + 1] = 0.0
+            coff[child + 1] = w + 2
+            cparent[child] = cell
+            # the child lies right of the first p breakpoints
+            active[:] = 0
+            for j in range(k):
+                if (pre[cell, 0, cuts[cell, j]] > 0.0) == (j < p):
+                    active[j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+            _finish_child(child, cell, pre, bits, cuts, k, active, slopes, pat, bit_offset, base, wt,
+                          cpat, cnext)
+    return None

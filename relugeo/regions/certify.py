@@ -1,0 +1,391 @@
+"""Certified predicates for the walk: float64 filters with error bounds, exact arithmetic behind them.
+
+With ``predicates="certified"`` every sign the engine decides is the sign of
+the exact value for the network's float64 weights read as dyadic rationals:
+
+- the compiled kernels (:mod:`relugeo.kernels.certified`) decide a sign in
+  float64 when the value is farther from zero than a rigorous bound on its
+  error; the bound combines :func:`error_table` (how far a layer's float map
+  on any cell can be from the exact one) with a radius carried by every ring
+  vertex (how far the float vertex can be from the exact one);
+- a cell with a sign the bound cannot decide is split here instead, in exact
+  arithmetic (:meth:`Certifier.exact_children`): its vertices are recomputed
+  as the exact intersections of the lines of their two edges (each line is
+  an exact affine function of the slice coordinates, given by the cell's
+  pattern), and it is clipped exactly by the layer's neurons.
+
+A region is therefore reported iff it has positive area (length) in exact
+arithmetic. Vertex coordinates stay float64 constructions, each within its
+stored radius of the exact vertex.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from ..kernels import certified as ck
+from ..nets.pwanet import PWANet
+
+U = 2.0**-53
+
+
+def check_supported(net: PWANet, device: str) -> None:
+    """Raise a clear error for what certified predicates do not cover."""
+    if device == "cuda":
+        raise ValueError(
+            "predicates='certified' runs on the CPU: device must be 'cpu' or 'auto'; got device='cuda' "
+            "(use predicates='tolerance' on the GPU)"
+        )
+    for j, layer in enumerate(net.layers):
+        if layer.is_max or not layer.is_dense:
+            kind = "a max layer" if layer.is_max else "an operator (convolution) layer"
+            raise ValueError(
+                f"predicates='certified' needs dense two-slope layers (an MLP); layer {j} is {kind}. "
+                "Use predicates='tolerance' for this network"
+            )
+
+
+def _gamma(n: int) -> float:
+    return n * U / (1.0 - n * U)
+
+
+def error_table(net: PWANet, basis: np.ndarray, origins: np.ndarray, origin_err: np.ndarray) -> list[np.ndarray]:
+    """Bounds on the error of every coefficient of each hidden layer's float map, valid on every cell.
+
+    Layer ``l``'s map on a cell is ``P = W (D P_prev) + b`` with ``D`` the
+    cell's slopes; computed in float64 from a float ``P_prev`` its error is at
+    most ``|W| (s * E_prev) + gamma * (|W| (s * M_prev) + |b|)``, with ``s =
+    |slope| + |1 - slope|`` (the parent's map plus the rank-one corrections of
+    the children: at most three roundings per term, hence ``gamma(3 n + 8)``)
+    and ``M_prev`` a bound on ``|P_prev|``.
+
+    Parameters
+    ----------
+    basis : ndarray of shape (D, k), float64
+    origins : ndarray of shape (N, D), float64   the roots' origins as the engine holds them
+    origin_err : ndarray of shape (D,), float64  bound on their distance to the exact origins
+
+    Returns
+    -------
+    list of ndarray of shape (k + 1, n_l), float64, one per hidden layer
+    """
+    first = net.layers[0]
+    W = np.abs(first.weight)
+    D = W.shape[1]
+    o = np.abs(origins).max(axis=0)
+    A = np.concatenate([(W @ np.abs(basis)).T, (W @ o + np.abs(first.bias))[None]], axis=0)
+    E = _gamma(D + 2) * A
+    E[-1] += W @ origin_err
+    out = [E * (1 + 1e-10)]
+    M = A + E
+    for j in range(1, len(net.hidden)):
+        prev, layer = net.layers[j - 1], net.layers[j]
+        s = np.abs(prev.slopes) + np.abs(1.0 - prev.slopes)
+        W = np.abs(layer.weight)
+        A = (s * M) @ W.T
+        A[-1] += np.abs(layer.bias)
+        E = (s * E) @ W.T + _gamma(3 * W.shape[1] + 8) * A
+        out.append(E * (1 + 1e-10))
+        M = A + E
+    return [np.ascontiguousarray(e) for e in out]
+
+
+# -- exact dyadic arithmetic: a matrix is (M, e), the value M / 2**e, M an object array of ints --
+
+
+def _dyadic(a) -> tuple[np.ndarray, int]:
+    a = np.asarray(a, dtype=np.float64)
+    m, ex = np.frexp(a)
+    mi = (m * 2.0**53).astype(np.int64)
+    sh = 53 - ex.astype(np.int64)
+    e = int(sh.max()) if a.size else 0
+    M = np.array([int(v) << int(e - s) for v, s in zip(mi.ravel(), sh.ravel())], dtype=object).reshape(a.shape)
+    return M, e
+
+
+def _align(a: tuple, b: tuple) -> tuple[np.ndarray, np.ndarray, int]:
+    (Ma, ea), (Mb, eb) = a, b
+    e = max(ea, eb)
+    return Ma * (1 << (e - ea)), Mb * (1 << (e - eb)), e
+
+
+def _add(a: tuple, b: tuple) -> tuple:
+    Ma, Mb, e = _align(a, b)
+    return Ma + Mb, e
+
+
+def _fraction(M, e: int) -> Fraction:
+    return Fraction(int(M), 1 << e)
+
+
+class Certifier:
+    """The certified side of one walk: error bounds for the kernels and the exact fallback.
+
+    Parameters
+    ----------
+    net : PWANet
+    origins : ndarray of shape (N, D)   each root's origin as the engine holds it
+    exact_origins : list of N tuples of Fractions, or None   the exact origins (default: ``origins``)
+    basis : ndarray of shape (D, k)
+    domain : list of m tuples of Fractions   the exact domain vertices (engine coordinates)
+    origin_err : ndarray of shape (D,)       bound on |origins - exact_origins|
+    """
+
+    def __init__(self, net, origins, basis, domain, exact_origins=None, origin_err=None):
+        self.net = net
+        self.k = basis.shape[1]
+        self.err = error_table(net, basis, origins, np.zeros(basis.shape[0]) if origin_err is None else origin_err)
+        self.domain = domain
+        self.exact_origins = exact_origins
+        self.origins = origins
+        self._W = [_dyadic(layer.weight) for layer in net.layers]
+        self._b = [_dyadic(layer.bias) for layer in net.layers]
+        self._basis = _dyadic(basis)
+        self._slopes = [None if not layer.has_activation else [Fraction(float(s)) for s in layer.slopes]
+                        for layer in net.layers]
+        self._cache: dict = {}
+        self.n_exact_cells = 0
+
+    # -- vertex radii of the roots ----------------------------------------------------------
+    def root_radii(self, vx: np.ndarray, vy: np.ndarray) -> np.ndarray:
+        """Radius of each root vertex: its distance to the exact domain vertex (rounded up)."""
+        m = len(self.domain)
+        out = np.empty(len(vx))
+        for q in range(len(vx)):
+            p = self.domain[q % m]
+            out[q] = _up(max(abs(Fraction(float(v)) - x) for v, x in zip((vx[q], vy[q])[: self.k], p)))
+        return out
+
+    # -- exact maps ----------------------------------------------------------------------------
+    def _layer0(self, root: int) -> tuple:
+        key = ("root", root)
+        if key not in self._cache:
+            Wm, We = self._W[0]
+            if self.exact_origins is None:
+                o = _dyadic(self.origins[root])
+            else:
+                fr = self.exact_origins[root]
+                e = max((f.denominator.bit_length() - 1) for f in fr)
+                o = (np.array([f.numerator * (1 << (e - (f.denominator.bit_length() - 1))) for f in fr], dtype=object), e)
+            grad = (Wm.dot(self._basis[0]), We + self._basis[1])  # (n, k)
+            const = _add((Wm.dot(o[0]), We + o[1]), self._b[0])  # (n,)
+            Mg, Mc, e = _align(grad, (const[0][:, None], const[1]))
+            self._cache[key] = (np.concatenate([Mg, Mc], axis=1), e)
+        return self._cache[key]
+
+    def maps(self, root: int, pattern: np.ndarray, layer: int) -> tuple:
+        """Exact map (M (n, k + 1), e) of hidden layer ``layer`` on the cell of ``pattern`` (earlier layers' bits)."""
+        offsets = np.concatenate([[0], np.cumsum(self.net.widths)])
+        bits = np.unpackbits(pattern.view(np.uint8), bitorder="little")
+        key = (root, layer, bits[: offsets[layer]].tobytes())
+        if key in self._cache:
+            return self._cache[key]
+        if layer == 0:
+            out = self._layer0(root)
+        else:
+            M, e = self.maps(root, pattern, layer - 1)
+            on = bits[offsets[layer - 1] : offsets[layer]].astype(bool)
+            slopes = self._slopes[layer - 1]
+            # post-activation rows: z where active, slope * z elsewhere, over a common denominator
+            es = max((s.denominator.bit_length() - 1) for s in slopes)
+            mult = np.array([(1 << es) if a else s.numerator * (1 << (es - (s.denominator.bit_length() - 1)))
+                             for a, s in zip(on, slopes)], dtype=object)
+            post = (M * mult[:, None], e + es)
+            Wm, We = self._W[layer]
+            lin = (Wm.dot(post[0]), We + post[1])
+            bm, be = self._b[layer]
+            Ml, Mb, e2 = _align(lin, (bm, be))
+            Ml = Ml.copy()
+            Ml[:, -1] = Ml[:, -1] + Mb
+            out = (Ml, e2)
+        self._cache[key] = out
+        return out
+
+    def _line(self, root, pattern, lay, neu):
+        """Exact line (a_1..a_k, c) of an edge label: a neuron's zero set, or the domain's edge -1 - neu."""
+        if lay < 0:
+            j = -1 - int(neu)
+            if self.k == 1:
+                return None, j
+            (x0, y0), (x1, y1) = self.domain[j], self.domain[(j + 1) % len(self.domain)]
+            return (y0 - y1, x1 - x0, x0 * y1 - x1 * y0), j
+        M, e = self.maps(root, pattern, int(lay))
+        return tuple(_fraction(v, e) for v in M[int(neu)]), None
+
+    # -- the exact fallback --------------------------------------------------------------------
+    def exact_children(self, batch, cells: np.ndarray):
+        """Split cells ``cells`` of ``batch`` exactly; the children as a CellBatch of the next layer."""
+        from .engine import CellBatch, _apply_to_children
+
+        net = self.net
+        layer = net.layers[batch.layer]
+        nxt = net.layers[batch.layer + 1]
+        bit_offset = int(sum(net.widths[: batch.layer]))
+        rings, pats, parents = [], [], []
+        for c in cells.tolist():
+            self.n_exact_cells += 1
+            root = int(batch.root[c])
+            st, en = int(batch.off[c]), int(batch.off[c + 1])
+            lines = [self._line(root, batch.pat[c], batch.elay[q], batch.eneu[q]) for q in range(st, en)]
+            M, e = self.maps(root, batch.pat[c], batch.layer)
+            z = [tuple(_fraction(v, e) for v in row) for row in M]
+            linear = layer.slopes == 1.0
+            if self.k == 2:
+                verts = [_meet(lines[q - 1], lines[q], self.domain) for q in range(len(lines))]
+                labels = [(int(batch.elay[q]), int(batch.eneu[q])) for q in range(st, en)]
+                pieces = _split_polygon(verts, labels, z, linear, batch.layer)
+            else:
+                ends = [self.domain[lines[0][1]][0] if lines[0][0] is None else -lines[0][0][1] / lines[0][0][0],
+                        self.domain[lines[1][1]][0] if lines[1][0] is None else -lines[1][0][1] / lines[1][0][0]]
+                labels = [(int(batch.elay[st]), int(batch.eneu[st])), (int(batch.elay[st + 1]), int(batch.eneu[st + 1]))]
+                pieces = _split_interval(ends, labels, z, linear, batch.layer)
+            for verts, labs in pieces:
+                point = [sum(v[d] for v in verts) / len(verts) for d in range(self.k)]
+                on = [not lin and (sum(a * x for a, x in zip(row[:-1], point)) + row[-1]) > 0
+                      for row, lin in zip(z, linear)]
+                pat = batch.pat[c].copy()
+                for i in np.flatnonzero(on):
+                    g = bit_offset + int(i)
+                    pat[g >> 6] |= np.uint64(1) << np.uint64(g & 63)
+                rings.append((verts, labs))
+                pats.append(pat)
+                parents.append(c)
+        off = np.concatenate([[0], np.cumsum([len(v) for v, _ in rings])]).astype(np.int64)
+        coords = [v for verts, _ in rings for v in verts]
+        vx = np.array([float(p[0]) for p in coords])
+        vy = np.array([float(p[1]) for p in coords]) if self.k == 2 else np.zeros(len(coords))
+        vr = np.array([_up(max(abs(Fraction(float(x)) - x) for x in p)) for p in coords])
+        lab = np.array([lb for _, labs in rings for lb in labs], dtype=np.int32).reshape(-1, 2)
+        cpat = np.array(pats, dtype=np.uint64).reshape(len(pats), -1)
+        parents = np.array(parents, dtype=np.int64)
+        pre = _apply_to_children(layer, nxt, batch.pre[parents], cpat, bit_offset)
+        return CellBatch(batch.layer + 1, pre, off, vx, vy, lab[:, 0].copy(), lab[:, 1].copy(), cpat,
+                         batch.root[parents], batch.uscale[parents], vr)
+
+    # -- the kernels ---------------------------------------------------------------------------
+    def count(self, batch):
+        """Pass 1 of the certified kernels on ``batch``: (bits, cuts, ncut, npieces, nverts, masked, undecided)."""
+        err = self.err[batch.layer]
+        slopes = self.net.layers[batch.layer].slopes
+        if self.k == 2:
+            return ck.split_cells_count_cert(batch.pre, err, batch.off, batch.vx, batch.vy, batch.vr, batch.elay,
+                                             batch.eneu, batch.layer, slopes)
+        return ck.split_intervals_count_cert(batch.pre, err, batch.off, batch.vx, batch.vr, slopes)
+
+    def write(self, batch, c, start, stop, piece_start, vert_start, wt, coff, cx, cy, cr, cl, cn, cpat, pre,
+              cparent) -> None:
+        """Pass 2 of the certified kernels on cells ``start:stop`` (see :func:`relugeo.regions.engine.split_batch`)."""
+        rows = slice(start, stop)
+        err = self.err[batch.layer]
+        slopes = self.net.layers[batch.layer].slopes
+        bit_offset = int(sum(self.net.widths[: batch.layer]))
+        tail = (batch.layer, slopes, batch.pat[rows], bit_offset, c.bits[rows], c.cuts[rows], c.ncut[rows],
+                piece_start, vert_start, c.base[rows], wt, coff, cx, cy, cr, cl, cn, cpat, pre, cparent)
+        if self.k == 2:
+            ck.split_cells_write_cert(batch.pre[rows], err, batch.off[start : stop + 1], batch.vx, batch.vy,
+                                      batch.vr, batch.elay, batch.eneu, *tail)
+        else:
+            ck.split_intervals_write_cert(batch.pre[rows], err, batch.off[start : stop + 1], batch.vx, batch.vr,
+                                          batch.elay, batch.eneu, *tail)
+
+
+def for_slice(net: PWANet, slice_, centre: np.ndarray, roots) -> Certifier:
+    """The certifier of a partition of ``slice_`` computed in coordinates centred on ``centre``
+    (see :func:`for_roots`)."""
+    k = slice_.dim
+    domain = [tuple(Fraction(float(v)) - Fraction(float(c)) for v, c in zip(row, centre)) for row in slice_.vertices]
+    origin = slice_.origin
+    basis = slice_.basis
+    exact = tuple(Fraction(float(o)) + sum(Fraction(float(b)) * Fraction(float(c)) for b, c in zip(row, centre))
+                  for o, row in zip(origin, basis))
+    origin_err = _gamma(k + 2) * (np.abs(origin) + np.abs(basis) @ np.abs(centre))
+    return for_roots(net, roots, roots_origin(origin, basis, centre), basis, domain, [exact], origin_err)
+
+
+def for_roots(net: PWANet, roots, origins, basis, domain, exact_origins=None, origin_err=None) -> Certifier:
+    """The certifier of a walk from ``roots`` (one cell per origin, each the exact ``domain``).
+
+    Sets the roots' vertex radii and names each domain edge in ``eneu``
+    (``-1 - j`` for edge j, which the exact fallback reads; ``elay`` stays -1).
+    """
+    cert = Certifier(net, origins, basis, domain, exact_origins, origin_err)
+    m = len(domain)
+    roots.vr = cert.root_radii(roots.vx, roots.vy)
+    roots.eneu = (-1 - np.arange(len(roots.vx)) % m).astype(np.int32)
+    return cert
+
+
+def roots_origin(origin: np.ndarray, basis: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """The float origin of a partition's root cell, as :func:`relugeo.regions.partition.partition` computes it."""
+    return (origin + basis @ centre)[None, :]
+
+
+def _up(x: Fraction) -> float:
+    """A float64 no smaller than ``x`` (>= 0)."""
+    f = float(x)
+    return f if Fraction(f) >= x else math.nextafter(f, math.inf)
+
+
+def _meet(a, b, domain):
+    """The exact point where the lines of two consecutive edges meet."""
+    (la, ja), (lb, jb) = a, b
+    if ja is not None and jb is not None and jb == (ja + 1) % len(domain):
+        return domain[jb]  # two domain edges meet at the domain's vertex
+    a1, b1, c1 = la
+    a2, b2, c2 = lb
+    det = a1 * b2 - a2 * b1
+    if det == 0:
+        raise ArithmeticError("two consecutive edges of a cell are parallel")
+    return ((b1 * c2 - b2 * c1) / det, (c1 * a2 - c2 * a1) / det)
+
+
+def _split_polygon(verts, labels, z, linear, layer):
+    """Clip a convex polygon exactly by the lines ``z`` in order (the kernel's rules, exact signs)."""
+    pieces = [(verts, labels)]
+    for i, row in enumerate(z):
+        if linear[i]:
+            continue
+        out = []
+        for pv, pl in pieces:
+            s = [row[0] * x + row[1] * y + row[2] for x, y in pv]
+            if not (max(s) > 0 and min(s) < 0):
+                out.append((pv, pl))
+                continue
+            m = len(pv)
+            for side in (1, -1):
+                nv, nl = [], []
+                for q in range(m):
+                    q1 = (q + 1) % m
+                    g0, g1 = _sign(s[q]) * side, _sign(s[q1]) * side
+                    if g0 >= 0:
+                        nv.append(pv[q])
+                        nl.append((layer, i) if (g0 == 0 and g1 <= 0) else pl[q])
+                    if g0 * g1 < 0:
+                        t = s[q] / (s[q] - s[q1])
+                        nv.append((pv[q][0] + t * (pv[q1][0] - pv[q][0]), pv[q][1] + t * (pv[q1][1] - pv[q][1])))
+                        nl.append((layer, i) if g0 > 0 else pl[q])
+                out.append((nv, nl))
+        pieces = out
+    return pieces
+
+
+def _split_interval(ends, labels, z, linear, layer):
+    """Cut an interval exactly at the breakpoints of ``z`` inside it; coinciding breakpoints are one point."""
+    t0, t1 = ends
+    cuts: dict = {}
+    for i, (a, c) in enumerate(z):
+        if linear[i] or a == 0:
+            continue
+        t = -c / a
+        if t0 < t < t1:
+            cuts.setdefault(t, i)
+    points = sorted(cuts)
+    bounds = [(t0, labels[0])] + [(t, (layer, cuts[t])) for t in points] + [(t1, labels[1])]
+    return [([(bounds[p][0],), (bounds[p + 1][0],)], [bounds[p][1], bounds[p + 1][1]]) for p in range(len(bounds) - 1)]
+
+
+def _sign(v) -> int:
+    return (v > 0) - (v < 0)
