@@ -164,6 +164,15 @@ class Partition:
             return (logits[:, 0] > 0).astype(np.int64)
         return logits.argmax(axis=1)
 
+    def class_pieces(self):
+        """The regions split along the decision boundary into pieces of one predicted class (2-D).
+
+        See :func:`relugeo.regions.class_pieces.class_pieces`.
+        """
+        from .class_pieces import class_pieces
+
+        return class_pieces(self)
+
     # -- checks ------------------------------------------------------------------
     _VERIFY_CHUNK = 32768
 
