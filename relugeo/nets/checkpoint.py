@@ -283,7 +283,7 @@ def _torch_load(data: bytes, where: str, trust: bool) -> Any:
         found = re.search(r"Can't get attribute '([\w.]+)' on <module '([\w.]+)'", str(exc))
         name, home = (found.group(1), found.group(2)) if found else (None, getattr(exc, "name", None))
         what = f"class {name} from module {home}" if name else f"a class from module {home}"
-        if home == "__main__":
+        if home is not None and home.rsplit(".", 1)[-1] == "__main__":  # the running program's __main__
             what = f"class {name}, defined in the script that saved it (__main__),"
         raise CheckpointError(
             f"{where}: the pickle needs {what} which cannot be imported here. Save model.state_dict() "
