@@ -233,9 +233,58 @@ def lc_table():
 
 def test_lc_curves_one_line_per_group(lc_table):
     ax = plot_lc(lc_table)
-    assert len(ax.get_lines()) == 2
+    assert sorted(line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")) == [
+        "test", "train"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "test", "interquartile range"]
     _render(ax.figure)
+
+
+def test_curves_over_checkpoints_mark_every_checkpoint_and_draw_step_0_apart(lc_table):
+    ax = plot_lc(lc_table)
+    assert ax.get_xscale() == "log"
+    ax.figure.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "10", "100"]
+    zero = ax.get_xticks()[0]
+    data = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    for line in data:
+        x = np.asarray(line.get_xdata())
+        if (x == zero).any():  # step 0 is a lone marker, joined to no later step
+            assert line.get_linestyle() == "None" and (x == zero).all()
+        else:
+            assert (x >= 0.999 * 10 ** 0.5 * zero).all() and line.get_linestyle() == "-" and len(x) == 2
+    assert sum(int((np.asarray(line.get_xdata()) == zero).sum()) for line in data) == 2
+    assert "step 0 drawn apart" in ax.get_xlabel()
+
+
+def test_migration_heat_map_names_its_units_blank_cells_and_clips_outliers():
+    from relugeo.viz import plot_migration
+
+    rows = []
+    for step in (0, 50, 100):
+        for b in range(4):
+            value = np.nan if (step, b) == (0, 3) else 1.0 + b + step / 100
+            value = 1e4 if (step, b) == (100, 0) else value
+            rows.append({"step": step, "measure": "region_density", "set": "slices", "bin": b, "bin_lo": b / 4,
+                         "bin_hi": (b + 1) / 4, "value": value})
+    for b in range(4):
+        rows += [{**r, "step": 200 + 10 * b, "value": 2.0 + 0.1 * b + 0.01 * i} for i, r in enumerate(rows[:4])]
+    ax = plot_migration(pd.DataFrame(rows))
+    assert "half the slice square's side" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["undefined: no slice area in this band"]
+    bar = ax.figure.axes[-1]
+    assert bar.get_ylabel() == "regions per slice scale\u00b2"
+    mesh = next(c for c in ax.collections if c.get_array() is not None)
+    assert mesh.norm.vmax < 1e4  # the outlier is clipped, not the top of the scale
+    _render(ax.figure)
+
+
+def test_edges_keep_a_white_halo_on_class_and_density_faces(deep):
+    part = deep[0]
+    for color_by, halo in (("density", True), ("class", True), ("random", False)):
+        ax = plot_partition(part, color_by=color_by)
+        effects = _artist(ax, "edges-layer-2").get_path_effects()
+        assert bool(effects) == halo
+        plt.close(ax.figure)
 
 
 def test_lc_layer_bars_one_bar_per_layer_and_group(lc_table):
