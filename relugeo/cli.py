@@ -141,15 +141,20 @@ def _saved_partition(path: Path, data: Optional[Path], through: Optional[str]):
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("relugeo-demo"), "--out", help="Directory for the demo's files."),
+    out: Path = typer.Option(Path("relugeo-demo"), "--out", help="Directory for the demo's files: new, empty, or "
+                             "a previous demo run's (its files are replaced); anything else is refused."),
     steps: int = typer.Option(2000, help="Training steps of the demo network."),
     points: int = typer.Option(100, help="Points per set (train, test, random) for local complexity."),
 ) -> None:
     """Train a small MLP on sklearn's digits (bundled, no download), then write the exact
     partition of a slice through three training digits, local complexity over the
     checkpoints (exact and vertex estimator), their figures and a summary."""
-    from .demo import run_demo
+    from .demo import clear_previous_run, run_demo
 
+    try:
+        clear_previous_run(out)
+    except ValueError as exc:
+        _fail(str(exc))
     run_demo(out, steps=steps, n_points=points, log=typer.echo)
 
 
@@ -386,7 +391,8 @@ def metrics_cmd(
                                 "nearest-neighbour loss per hidden layer), compression (lambda of the first "
                                 "layer)."),
     layers: str = typer.Option("all", "--layers", help="Hidden layers for inversion: 'all' or comma-separated "
-                               "indices (negative counts from the end)."),
+                               "layer numbers, 1 for the first hidden layer as in every relugeo table (-1 is the "
+                               "last)."),
     informative: int = typer.Option(1, "--informative", help="Compression: number of leading informative "
                                     "input coordinates."),
     k: int = typer.Option(10, "--k", help="Neighbours of the kNN same-class fraction."),
@@ -418,7 +424,11 @@ def metrics_cmd(
         try:
             chosen = [int(t) for t in layers.split(",")]
         except ValueError:
-            _fail(f"--layers must be 'all' or comma-separated integers such as 0,-1; got {layers!r}")
+            chosen = []
+        if not chosen or 0 in chosen:
+            _fail(f"--layers must be 'all' or comma-separated layer numbers such as 1,-1 (1 is the first hidden "
+                  f"layer); got {layers!r}")
+        chosen = [c - 1 if c > 0 else c for c in chosen]
     if smooth < 1 or smooth % 2 == 0:
         _fail(f"--smooth must be a positive odd integer; got {smooth}")
     if k < 1:

@@ -135,7 +135,8 @@ def test_a_state_dict_of_a_users_class_without_an_architecture_names_the_sizes_a
             f"one activation pass ")
     with pytest.raises(rg.CheckpointError) as info:
         rg.load(path)
-    assert str(info.value) == head + f"arch='mlp:4-8-3:relu' (or 'mlp:4-8-3:leaky_relu(<slope>)'); otherwise {WORKAROUNDS}"
+    assert str(info.value) == head + (f"arch='mlp:4-8-3:relu' (or 'mlp:4-8-3:leaky_relu(<slope>)'); otherwise "
+                                      f"{WORKAROUNDS}")
     res = _lc([path, "--data", d / "points.npy", "--out", d / "lc.csv"])
     assert res.exit_code == 2
     assert _error(res) == head + (f"--arch 'mlp:4-8-3:relu' (or 'mlp:4-8-3:leaky_relu(<slope>)'); otherwise "

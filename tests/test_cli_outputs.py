@@ -109,3 +109,57 @@ def test_plot_points_default_to_those_near_the_plane(run_dir):
     limit = 0.1 * np.ptp(sl.vertices[:, 0])
     assert f"drew the {int((dist <= limit).sum())} of 12 points within {limit:.3g} of the slice's plane" in res.output
     assert 3 <= (dist <= limit).sum() < 12
+
+
+def test_demo_refuses_a_directory_with_other_files_and_replaces_only_its_own(tmp_path):
+    from relugeo.demo import clear_previous_run
+
+    mine = tmp_path / "notes.txt"
+    mine.write_text("keep me")
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path), "--steps", "1"])
+    assert res.exit_code == 2
+    assert res.output == (f"error: --out {tmp_path} holds files the demo does not write (notes.txt); choose a new or "
+                          f"empty directory\n")
+    assert mine.read_text() == "keep me"
+    previous = tmp_path / "previous"
+    (previous / "checkpoints").mkdir(parents=True)
+    for name in ("partition.png", "lc.png", "lc.csv", "summary.txt", "checkpoints/step_0.pt", "checkpoints/step_9.pt"):
+        (previous / name).write_text("old")
+    assert clear_previous_run(previous) == 6
+    assert [p.name for p in previous.rglob("*")] == ["checkpoints"]
+    (previous / "checkpoints" / "mine.pt").write_text("x")
+    with pytest.raises(ValueError, match=r"holds files the demo does not write \(checkpoints/mine.pt\)"):
+        clear_previous_run(previous)
+
+
+def test_messages_use_the_commands_spellings():
+    from relugeo.cli import _cli_words
+
+    assert _cli_words("pass trust=True only if you trust the file's origin") == (
+        "pass --trust only if you trust the file's origin")
+    assert _cli_words("use another directory, or resume=False to recompute everything") == (
+        "use another directory, or --no-resume to recompute everything")
+    assert _cli_words("pass arch='mlp:4-8-3:relu'; drop arch= or pass the matching spec") == (
+        "pass --arch 'mlp:4-8-3:relu'; drop --arch or pass the matching spec")
+    assert _cli_words("name its class with arch='module:model.py:Net' (or 'module:pkg.mod:Net')") == (
+        "name its class with --module 'model.py:Net' (or 'pkg.mod:Net')")
+
+
+def test_metrics_layers_are_numbered_from_1(run_dir):
+    out = run_dir / "m.csv"
+    res = runner.invoke(app, ["metrics", str(run_dir / "ckpts" / "step_0.pt"), "--data", str(run_dir / "points.npz"),
+                              "--metrics", "inversion", "--layers", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert set(pd.read_csv(out, dtype={"layer": str})["layer"].dropna()) == {"2"}
+    res = runner.invoke(app, ["metrics", str(run_dir / "ckpts" / "step_0.pt"), "--data", str(run_dir / "points.npz"),
+                              "--metrics", "inversion", "--layers", "0", "--out", str(out)])
+    assert res.exit_code == 2 and "(1 is the first hidden layer); got '0'" in res.output
+
+
+def test_track_prints_progress_like_the_command(run_dir, capsys):
+    X = np.load(run_dir / "points.npz")["X"]
+    rg.track(run_dir / "ckpts", {"data": X}, slices=0, radius={"vertex": [0.5]}, n_directions=2, points=6)
+    assert capsys.readouterr().err.splitlines() == ["  1/3 checkpoints", "  2/3 checkpoints", "  3/3 checkpoints"]
+    rg.track(run_dir / "ckpts", {"data": X}, slices=0, radius={"vertex": [0.5]}, n_directions=2, points=6,
+             progress=False)
+    assert capsys.readouterr().err == ""
