@@ -152,9 +152,11 @@ def demo(
     from .demo import clear_previous_run, run_demo
 
     try:
-        clear_previous_run(out)
+        removed = clear_previous_run(out)
     except ValueError as exc:
         _fail(str(exc))
+    if removed:
+        typer.echo(f"removed the {removed} files of a previous demo run in {out}")
     run_demo(out, steps=steps, n_points=points, log=typer.echo)
 
 
