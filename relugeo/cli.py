@@ -20,9 +20,57 @@ app = typer.Typer(
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".pt2", ".ckpt")
 
 
+def _cli_words(message: str) -> str:
+    """A library message in the command's spellings: ``trust=True`` is ``--trust``, ``arch=`` is ``--arch``."""
+    message = message.replace("arch='module:", "--module '").replace("'module:", "'")
+    message = re.sub(r"\btrust=True\b", "--trust", message)
+    message = re.sub(r"\bresume=False\b", "--no-resume", message)
+    message = re.sub(r"\barch=(?=')", "--arch ", message)
+    return re.sub(r"\barch=", "--arch", message)
+
+
 def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    typer.secho(f"error: {_cli_words(message)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
+
+
+def _warn(message: str) -> None:
+    typer.secho(f"warning: {_cli_words(message)}", fg=typer.colors.YELLOW, err=True)
+
+
+MODULE_HELP = ("Your own model class for a state_dict: 'path/to/model.py:ClassName' or 'package.module:ClassName' "
+               "(imported and built without arguments; the weights are then loaded into it, weights only).")
+
+
+def _arch_of(arch: Optional[str], module: Optional[str]) -> Optional[str]:
+    """The library's ``arch=`` for ``--arch`` or ``--module`` (at most one of them)."""
+    if module is None:
+        return arch
+    if arch is not None:
+        _fail(f"pass either --arch or --module, not both; got --arch {arch!r} and --module {module!r}")
+    return f"module:{module}"
+
+
+def _load_for(path: Path, arch, trust: bool, X: np.ndarray, data: Path):
+    """Load a checkpoint and check that the points of ``data`` have the network's input width."""
+    from . import load
+
+    net = load(path, arch, trust=trust)
+    if X.shape[1] != net.input_dim:
+        _fail(f"--data {data}: its points have {X.shape[1]} coordinates, but the network in {path} takes "
+              f"{net.input_dim} inputs; pass points of the network's input space (one flattened input per row)")
+    return net
+
+
+def _check_table_out(out: Path) -> None:
+    """Refuse an output table that could not be written, before any computation."""
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        _fail(f"--out must end in .csv or .parquet; got {out.name!r}")
+    if out.suffix.lower() == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            _fail(f"--out {out} needs pyarrow to write Parquet: pip install 'relugeo[parquet]', or write a .csv")
 
 
 def _checkpoints(path: Path) -> list[Path]:
@@ -47,7 +95,7 @@ def _partition_through(checkpoint: Path, data: Path, through: str, arch, pad: fl
 
     Returns ``(partition, X, labels, rows)``; exits with a clear message on bad input.
     """
-    from . import RelugeoError, Slice, load, partition
+    from . import RelugeoError, Slice, partition
     from .io import read_points
 
     try:
@@ -60,24 +108,55 @@ def _partition_through(checkpoint: Path, data: Path, through: str, arch, pad: fl
         X, y, _ = read_points(data)
         if max(idx) >= len(X) or min(idx) < -len(X):
             _fail(f"--through {through}: --data has only {len(X)} rows")
-        net = load(checkpoint, arch, trust=trust)
+        net = _load_for(checkpoint, arch, trust, X, data)
         part = partition(net, Slice.through(*X[idx], pad=pad), max_regions=max_regions)
     except (RelugeoError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     return part, X, y, idx
 
 
+def _saved_partition(path: Path, data: Optional[Path], through: Optional[str]):
+    """A partition saved by `relugeo partition`, and the points of --data when given."""
+    from . import Partition, RelugeoError
+    from .io import read_points
+
+    try:
+        part = Partition.load(path)
+        X, y, _ = read_points(data) if data is not None else (None, None, None)
+    except (RelugeoError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    if X is not None and X.shape[1] != part.slice.input_dim:
+        _fail(f"--data {data}: its points have {X.shape[1]} coordinates, but the partition's slice lies in "
+              f"R^{part.slice.input_dim}")
+    idx = None
+    if through is not None and X is not None:
+        try:
+            idx = [int(t) for t in through.split(",")]
+        except ValueError:
+            idx = []
+        if len(idx) != 3 or max(idx) >= len(X):
+            _fail(f"--through must be three comma-separated row indices of --data such as 0,1,2; got {through!r}")
+    return part, X, y, idx
+
+
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("relugeo-demo"), "--out", help="Directory for the demo's files."),
+    out: Path = typer.Option(Path("relugeo-demo"), "--out", help="Directory for the demo's files: new, empty, or "
+                             "a previous demo run's (its files are replaced); anything else is refused."),
     steps: int = typer.Option(2000, help="Training steps of the demo network."),
     points: int = typer.Option(100, help="Points per set (train, test, random) for local complexity."),
 ) -> None:
     """Train a small MLP on sklearn's digits (bundled, no download), then write the exact
     partition of a slice through three training digits, local complexity over the
     checkpoints (exact and vertex estimator), their figures and a summary."""
-    from .demo import run_demo
+    from .demo import clear_previous_run, run_demo
 
+    try:
+        removed = clear_previous_run(out)
+    except ValueError as exc:
+        _fail(str(exc))
+    if removed:
+        typer.echo(f"removed the {removed} files of a previous demo run in {out}")
     run_demo(out, steps=steps, n_points=points, log=typer.echo)
 
 
@@ -104,22 +183,27 @@ def lc(
                              "written atomically."),
     trust: bool = typer.Option(False, "--trust", help="Allow unpickling whole-module checkpoints. Only "
                                "for files you trust: unpickling runs arbitrary code."),
+    module: Optional[str] = typer.Option(None, "--module", help=MODULE_HELP),
 ) -> None:
-    """Local complexity of a checkpoint (or a directory of them) around every data point."""
+    """Local complexity of a checkpoint (or a directory of them) around every data point. In a
+    directory, a checkpoint that cannot be read is skipped with a warning (exit status 1), and
+    the table holds the others."""
     import pandas as pd
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from . import RelugeoError, load, local_complexity
+    from . import CheckpointError, RelugeoError, local_complexity
     from .io import read_points, write_table
 
+    arch = _arch_of(arch, module)
+    _check_table_out(out)
     try:
         X, _, groups = read_points(data)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     files = _checkpoints(checkpoint)
-    frames = []
+    frames, skipped = [], []
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeRemainingColumn(), console=console, transient=True) as bar:
@@ -127,7 +211,17 @@ def lc(
         task = bar.add_task("local complexity", total=total)
         for path in files:
             try:
-                net = load(path, arch, trust=trust)
+                net = _load_for(path, arch, trust, X, data)
+            except CheckpointError as exc:
+                if len(files) == 1:
+                    _fail(str(exc))
+                _warn(f"skipped {path.name}: {exc}")
+                skipped.append(path.name)
+                bar.update(task, advance=len(radius) * len(X))
+                continue
+            except RelugeoError as exc:
+                _fail(str(exc))
+            try:
                 for r in radius:
                     done0 = bar.tasks[0].completed
                     res = local_complexity(
@@ -141,6 +235,8 @@ def lc(
                     frames.append(df)
             except (RelugeoError, ValueError, TypeError) as exc:
                 _fail(f"{path}: {exc}")
+    if not frames:
+        _fail(f"none of the {len(files)} checkpoints in {checkpoint} could be read; nothing written")
     table = pd.concat(frames, ignore_index=True)
     write_table(table, out)
     keys = ["checkpoint", "radius"] + (["group"] if "group" in table else [])
@@ -153,6 +249,10 @@ def lc(
         view.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
     Console().print(view)
     typer.echo(f"wrote {out} ({len(table)} rows)")
+    if skipped:
+        typer.secho(f"error: {len(skipped)} of {len(files)} checkpoints could not be read and are not in the "
+                    f"table: {', '.join(skipped)}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
 
 
 @app.command("partition")
@@ -168,27 +268,23 @@ def partition_cmd(
                                     "many regions."),
     out: Path = typer.Option(Path("partition.npz"), "--out", "-o", help="Output .npz (vertices, "
                              "ring_offsets, patterns, areas, centroids, edge labels, logit maps, "
-                             "decision boundary), written atomically."),
+                             "decision boundary, the slice and the network), written atomically; read it "
+                             "back with `relugeo plot PARTITION.npz` or rg.Partition.load."),
     trust: bool = typer.Option(False, "--trust", help="Allow unpickling whole-module checkpoints you trust."),
+    module: Optional[str] = typer.Option(None, "--module", help=MODULE_HELP),
 ) -> None:
     """Exact partition of the 2-D slice through three data points, checked and saved as arrays
     (draw it with `relugeo plot`)."""
     from . import RelugeoError
-    from .io import atomic_path
 
-    part, _, _, _ = _partition_through(checkpoint, data, through, arch, pad, max_regions, trust)
+    if out.suffix != ".npz":
+        _fail(f"--out must end in .npz; got {out.name!r}")
+    part, _, _, _ = _partition_through(checkpoint, data, through, _arch_of(arch, module), pad, max_regions, trust)
     try:
         report = part.verify()
     except RelugeoError as exc:
         _fail(str(exc))
-    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(
-            fh, vertices=part.vertices, ring_offsets=part.ring_offsets, patterns=part.patterns,
-            areas=part.areas, centroids=part.centroids, edge_layer=part.edge_layer,
-            edge_neuron=part.edge_neuron, logit_maps=part.logit_maps,
-            decision_boundary=part.decision_boundary, origin=part.slice.origin, basis=part.slice.basis,
-            domain=part.slice.vertices,
-        )
+    part.save(out)
     typer.echo(f"{part.n_regions} regions in {part.seconds:.2f} s; areas sum to {report['area_sum']:.6g} "
                f"(domain {report['domain_area']:.6g}); certificates failed: {report['certificate_failures']}")
     typer.echo(f"wrote {out}")
@@ -196,11 +292,12 @@ def partition_cmd(
 
 @app.command("plot")
 def plot_cmd(
-    checkpoint: Path = typer.Argument(..., help="Checkpoint file."),
-    data: Path = typer.Option(..., "--data", help="Points (.npy, .npz, .csv) holding the three anchors; an "
-                              ".npz may carry class labels y."),
-    through: str = typer.Option(..., "--through", help="Row indices i,j,k of three points of --data: the "
-                                "slice is the plane through them."),
+    checkpoint: Path = typer.Argument(..., help="Checkpoint file, or a partition saved by `relugeo partition` "
+                                      "(.npz; then --data is optional and --through is not needed)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Points (.npy, .npz, .csv) holding the three "
+                                        "anchors; an .npz may carry class labels y."),
+    through: Optional[str] = typer.Option(None, "--through", help="Row indices i,j,k of three points of --data: "
+                                          "the slice is the plane through them."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Architecture spec for bare state_dicts, e.g. "
                                        "'mlp:64-200-200-200-10:relu'."),
     pad: float = typer.Option(0.1, "--pad", help="Margin around the three points, as a fraction of the "
@@ -209,10 +306,11 @@ def plot_cmd(
                                  "or density."),
     labels: bool = typer.Option(True, "--labels/--no-labels", help="Name the anchors by their class (and colour "
                                 "--points) from the y of an .npz --data."),
-    points: bool = typer.Option(False, "--points/--no-points", help="Also draw the points of --data, projected "
-                                "onto the slice."),
+    points: bool = typer.Option(False, "--points/--no-points", help="Also draw the points of --data that lie "
+                                "near the slice's plane (see --max-distance), projected onto it."),
     max_distance: Optional[float] = typer.Option(None, "--max-distance", help="With --points: only points "
-                                                 "within this distance of the slice's plane."),
+                                                 "within this distance of the slice's plane (input units; "
+                                                 "default a tenth of the square's side; 'inf' for all)."),
     edges: bool = typer.Option(True, "--edges/--no-edges", help="Region edges, coloured by layer."),
     decision_boundary: bool = typer.Option(True, "--decision-boundary/--no-decision-boundary",
                                            help="The decision boundary in bold."),
@@ -226,6 +324,7 @@ def plot_cmd(
     out: Path = typer.Option(Path("partition.png"), "--out", "-o", help="Image file (.png, .pdf or .svg), "
                              "written atomically."),
     trust: bool = typer.Option(False, "--trust", help="Allow unpickling whole-module checkpoints you trust."),
+    module: Optional[str] = typer.Option(None, "--module", help=MODULE_HELP),
 ) -> None:
     """Draw the exact partition of the 2-D slice through three data points: regions, edges by
     layer, decision boundary, anchors and a scale bar."""
@@ -238,7 +337,18 @@ def plot_cmd(
         _fail(f"--color-by must be one of {', '.join(COLOR_BY)}; got {color_by!r}")
     if not (size > 0 and dpi > 0):
         _fail(f"--size and --dpi must be > 0; got {size} and {dpi}")
-    part, X, y, idx = _partition_through(checkpoint, data, through, arch, pad, max_regions, trust)
+    if checkpoint.suffix == ".npz":
+        part, X, y, idx = _saved_partition(checkpoint, data, through)
+    else:
+        if data is None or through is None:
+            _fail("--data and --through are needed to slice a checkpoint (a partition .npz from `relugeo "
+                  "partition` needs neither)")
+        part, X, y, idx = _partition_through(checkpoint, data, through, _arch_of(arch, module), pad, max_regions,
+                                             trust)
+    if points and X is None:
+        _fail("--points draws the points of --data: pass --data")
+    if points and max_distance is None:
+        max_distance = 0.1 * float(np.ptp(part.slice.vertices[:, 0]))
     import matplotlib
 
     matplotlib.use("Agg")
@@ -251,13 +361,19 @@ def plot_cmd(
     try:
         plot_partition(part, ax, color_by=color_by, edges=edges, decision_boundary=decision_boundary,
                        points=X if points else None, labels=y if points else None,
-                       anchor_labels=None if y is None else np.asarray(y)[idx], max_distance=max_distance,
-                       ticks=ticks, title=title)
+                       anchor_labels=None if y is None or idx is None else np.asarray(y)[idx],
+                       max_distance=None if max_distance == float("inf") else max_distance, ticks=ticks, title=title)
     except ValueError as exc:
         plt.close(fig)
         _fail(str(exc))
     save_figure(fig, out, dpi=dpi)
     plt.close(fig)
+    if points:
+        from .viz import slice_coordinates
+
+        _, dist = slice_coordinates(part.slice, X, return_distance=True)
+        typer.echo(f"drew the {int((dist <= max_distance).sum())} of {len(X)} points within {max_distance:.3g} of "
+                   f"the slice's plane (--max-distance), projected onto it")
     typer.echo(f"{part.n_regions} regions in {part.seconds:.2f} s; wrote {out}")
 
 
@@ -338,7 +454,8 @@ def metrics_cmd(
                                 "nearest-neighbour loss per hidden layer), compression (lambda of the first "
                                 "layer)."),
     layers: str = typer.Option("all", "--layers", help="Hidden layers for inversion: 'all' or comma-separated "
-                               "indices (negative counts from the end)."),
+                               "layer numbers, 1 for the first hidden layer as in every relugeo table (-1 is the "
+                               "last)."),
     informative: int = typer.Option(1, "--informative", help="Compression: number of leading informative "
                                     "input coordinates."),
     k: int = typer.Option(10, "--k", help="Neighbours of the kNN same-class fraction."),
@@ -350,6 +467,7 @@ def metrics_cmd(
     out: Path = typer.Option(Path("metrics.csv"), "--out", "-o", help="Output table (.csv or .parquet), "
                              "written atomically."),
     trust: bool = typer.Option(False, "--trust", help="Allow unpickling whole-module checkpoints you trust."),
+    module: Optional[str] = typer.Option(None, "--module", help=MODULE_HELP),
 ) -> None:
     """Manifold metrics of a checkpoint or a directory of them: neural collapse, class-manifold
     inversion, geometric compression. One long table: metric, layer, class, value."""
@@ -357,6 +475,8 @@ def metrics_cmd(
     from .io import read_points, write_table
     from .metrics import METRIC_GROUPS, checkpoint_metrics
 
+    arch = _arch_of(arch, module)
+    _check_table_out(out)
     wanted = [m.strip() for m in metrics.split(",") if m.strip()]
     bad = [m for m in wanted if m not in METRIC_GROUPS]
     if bad or not wanted:
@@ -367,7 +487,11 @@ def metrics_cmd(
         try:
             chosen = [int(t) for t in layers.split(",")]
         except ValueError:
-            _fail(f"--layers must be 'all' or comma-separated integers such as 0,-1; got {layers!r}")
+            chosen = []
+        if not chosen or 0 in chosen:
+            _fail(f"--layers must be 'all' or comma-separated layer numbers such as 1,-1 (1 is the first hidden "
+                  f"layer); got {layers!r}")
+        chosen = [c - 1 if c > 0 else c for c in chosen]
     if smooth < 1 or smooth % 2 == 0:
         _fail(f"--smooth must be a positive odd integer; got {smooth}")
     if k < 1:
@@ -434,6 +558,7 @@ def track_cmd(
     layers: str = typer.Option("hidden", "--layers", help="'hidden' neurons only, or 'all' (logits too)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the frame, the point subsets and the slices."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Architecture spec for bare state_dicts."),
+    module: Optional[str] = typer.Option(None, "--module", help=MODULE_HELP),
     out: Path = typer.Option(Path("track"), "--out", "-o", help="Output directory: track.csv, points.csv, "
                              "regions.parquet (regions.csv.gz without pyarrow), per-checkpoint parts, figures."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Keep the checkpoints already finished in "
@@ -462,9 +587,11 @@ def track_cmd(
     radii = {m: list(radius) for m in wanted}
     if exact_radius and "exact" in radii:
         radii["exact"] = list(exact_radius)
+    arch = _arch_of(arch, module)
     try:
         X, y, groups = read_points(data)
-    except (ValueError, FileNotFoundError) as exc:
+        _load_for(files[0], arch, trust, X, data)
+    except (RelugeoError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     sets = {}
     if groups is None:
@@ -574,6 +701,7 @@ def bench_cmd(
                                            "(default 8% of the median distance between two points)."),
     seed: int = typer.Option(0, "--seed", help="With --model: seed of the random points."),
     trust: bool = typer.Option(False, "--trust", help="Allow unpickling whole-module checkpoints you trust."),
+    module: Optional[str] = typer.Option(None, "--module", help="With --model: " + MODULE_HELP),
 ) -> None:
     """Count regions on a fixed, versioned suite of nets and domains (or on your own network), time
     the exact engine against grid sampling and the vertex estimator, and check every count
@@ -582,7 +710,7 @@ def bench_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from . import RelugeoError, benchmark, load
+    from . import RelugeoError, benchmark
     from .io import read_points, write_text
 
     if suite not in benchmark.SUITES:
@@ -616,7 +744,7 @@ def bench_cmd(
             _fail("--model needs --data POINTS: the slices run through them and LC is measured at them")
         try:
             X, _, _ = read_points(data)
-            net = load(model, arch, trust=trust)
+            net = _load_for(model, _arch_of(arch, module), trust, X, data)
             workloads = benchmark.user_workloads(net, X, slices=slices, segments=segments, points=points,
                                                  radius=radius, seed=seed)
         except (RelugeoError, ValueError, FileNotFoundError) as exc:

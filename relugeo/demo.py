@@ -18,6 +18,34 @@ from .nets import build_module, load
 from .regions import Slice, local_complexity, partition
 
 
+#: The files a demo run writes into its directory (and the checkpoints under checkpoints/).
+DEMO_FILES = ("partition.png", "lc.png", "lc.csv", "summary.txt")
+
+
+def clear_previous_run(out: Path) -> int:
+    """Make ``out`` ready for a demo run: remove a previous run's files, refuse anything else.
+
+    Returns the number of files removed. Raises ValueError, naming them, when
+    ``out`` holds files the demo does not write, so runs never mix and no
+    file of the user's is touched.
+    """
+    if not out.exists():
+        return 0
+    if not out.is_dir():
+        raise ValueError(f"--out {out} is a file; the demo writes into a directory")
+    ckpt = out / "checkpoints"
+    own = [out / name for name in DEMO_FILES if (out / name).is_file()]
+    own += sorted(ckpt.glob("step_*.pt")) if ckpt.is_dir() else []
+    foreign = [p for p in out.iterdir() if p not in own and p != ckpt]
+    foreign += [p for p in ckpt.iterdir() if p not in own] if ckpt.is_dir() else []
+    if foreign:
+        names = ", ".join(str(p.relative_to(out)) for p in sorted(foreign)[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise ValueError(f"--out {out} holds files the demo does not write ({names}); choose a new or empty directory")
+    for p in own:
+        p.unlink()
+    return len(own)
+
+
 def run_demo(
     out_dir,
     *,
@@ -29,6 +57,9 @@ def run_demo(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Train a 64-200-200-200-10 ReLU MLP on digits and write the demo's outputs.
+
+    ``out_dir`` must be new, empty, or hold only a previous demo run's files,
+    which are removed first (see :func:`clear_previous_run`).
 
     Writes into ``out_dir``: ``checkpoints/step_*.pt``, ``partition.png`` (the
     exact partition of the slice through three training digits, final
@@ -46,6 +77,9 @@ def run_demo(
 
     t_start = time.perf_counter()
     out = Path(out_dir)
+    removed = clear_previous_run(out)
+    if removed:
+        log(f"removed the {removed} files of a previous demo run in {out}")
     out.mkdir(parents=True, exist_ok=True)
     Xtr, ytr, Xte, yte = data.digits(seed=seed)
     arch = "mlp:64-200-200-200-10:relu"

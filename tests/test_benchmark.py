@@ -174,7 +174,7 @@ def test_bad_user_inputs_fail_cleanly(user_files):
     np.save(user_files / "wrong.npy", np.zeros((5, 4)))
     res = runner.invoke(app, ["bench", "--model", model, "--arch", "mlp:6-12-12-3:relu", "--data",
                               str(user_files / "wrong.npy")])
-    assert res.exit_code == 2 and "dimension 6" in res.output
+    assert res.exit_code == 2 and "wrong.npy: its points have 4 coordinates, but the network" in res.output
     res = runner.invoke(app, ["bench", "--model", str(user_files / "nope.pt"), "--data", points])
     assert res.exit_code == 2 and "nope.pt" in res.output
     res = runner.invoke(app, ["bench", "--model", model, "--arch", "mlp:6-12-12-3:relu", "--data", points,

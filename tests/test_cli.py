@@ -92,7 +92,7 @@ def test_lc_reports_missing_and_mismatched_inputs(run_dir):
     assert res.exit_code == 2 and "not found" in res.output
     np.save(run_dir / "wrong.npy", np.zeros((4, 5)))
     res = runner.invoke(app, ["lc", str(run_dir / "ckpts"), "--data", str(run_dir / "wrong.npy"), "-r", "1"])
-    assert res.exit_code == 2 and "shape (N, 6)" in res.output
+    assert res.exit_code == 2 and "wrong.npy: its points have 5 coordinates, but the network" in res.output
     res = runner.invoke(app, ["partition", str(run_dir / "ckpts" / "step_0.pt"), "--data",
                               str(run_dir / "points.npy"), "--through", "0,1"])
     assert res.exit_code == 2 and "three comma-separated" in res.output

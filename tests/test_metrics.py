@@ -594,7 +594,7 @@ def test_metrics_frame_is_the_same_for_a_pwanet_and_its_module(ckpt_dir):
     np.testing.assert_allclose(a["value"], b["value"], rtol=1e-6, equal_nan=True)
     H = M.penultimate_features(net, data["X"])
     assert a.loc[a.metric == "nc1", "value"].item() == pytest.approx(M.nc1(H, data["y"]))
-    assert set(a.loc[a.metric == "radius", "layer"]) == {"0", "1"}
+    assert set(a.loc[a.metric == "radius", "layer"]) == {"1", "2"}  # 1-based, like every relugeo table
     assert (a.metric == "centroid_distance").sum() == 2 * 3
 
 

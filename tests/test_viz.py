@@ -88,7 +88,7 @@ def deep():
 def test_tiny_partition_has_one_patch_per_region_and_the_boundary_segments(quadrants):
     part = quadrants
     assert part.n_regions == 4
-    ax = plot_partition(part, color_by="class")
+    ax = plot_partition(part, color_by="random")
     regions = _artist(ax, "regions")
     assert isinstance(regions, PolyCollection)
     assert len(regions.get_paths()) == 4
@@ -102,13 +102,15 @@ def test_tiny_partition_has_one_patch_per_region_and_the_boundary_segments(quadr
     _render(ax.figure)
 
 
-def test_class_colours_follow_the_predictions(quadrants):
+def test_class_colours_follow_the_pieces_cut_by_the_boundary(quadrants):
     ax = plot_partition(quadrants, color_by="class")
     face = _artist(ax, "regions").get_facecolors()
-    pred = quadrants.predictions()
-    assert set(pred) == {0, 1}
-    same = [np.allclose(face[i], face[j]) for i in range(4) for j in range(4)]
-    assert same == [pred[i] == pred[j] for i in range(4) for j in range(4)]
+    pieces = quadrants.class_pieces()
+    assert pieces.n_pieces == 6  # the two regions with x > 0 are cut at x = 0.4
+    assert sorted(pieces.classes.tolist()) == [0, 0, 0, 0, 1, 1]
+    np.testing.assert_allclose(pieces.areas[pieces.classes == 1].sum(), 2 * 0.6)
+    same = [np.allclose(face[i], face[j]) for i in range(6) for j in range(6)]
+    assert same == [pieces.classes[i] == pieces.classes[j] for i in range(6) for j in range(6)]
 
 
 @pytest.mark.parametrize("color_by", COLOR_BY)
@@ -116,7 +118,8 @@ def test_every_colouring_renders(deep, color_by):
     part, X, y = deep
     fig, ax = plt.subplots(figsize=(4, 4))
     plot_partition(part, ax, color_by=color_by, points=X, labels=y)
-    assert len(_artist(ax, "regions").get_facecolors()) == part.n_regions
+    n_faces = part.class_pieces().n_pieces if color_by == "class" else part.n_regions
+    assert len(_artist(ax, "regions").get_facecolors()) == n_faces
     _render(fig)
 
 
@@ -230,9 +233,58 @@ def lc_table():
 
 def test_lc_curves_one_line_per_group(lc_table):
     ax = plot_lc(lc_table)
-    assert len(ax.get_lines()) == 2
+    assert sorted(line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")) == [
+        "test", "train"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "test", "interquartile range"]
     _render(ax.figure)
+
+
+def test_curves_over_checkpoints_mark_every_checkpoint_and_draw_step_0_apart(lc_table):
+    ax = plot_lc(lc_table)
+    assert ax.get_xscale() == "log"
+    ax.figure.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "10", "100"]
+    zero = ax.get_xticks()[0]
+    data = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    for line in data:
+        x = np.asarray(line.get_xdata())
+        if (x == zero).any():  # step 0 is a lone marker, joined to no later step
+            assert line.get_linestyle() == "None" and (x == zero).all()
+        else:
+            assert (x >= 0.999 * 10 ** 0.5 * zero).all() and line.get_linestyle() == "-" and len(x) == 2
+    assert sum(int((np.asarray(line.get_xdata()) == zero).sum()) for line in data) == 2
+    assert "step 0 drawn apart" in ax.get_xlabel()
+
+
+def test_migration_heat_map_names_its_units_blank_cells_and_clips_outliers():
+    from relugeo.viz import plot_migration
+
+    rows = []
+    for step in (0, 50, 100):
+        for b in range(4):
+            value = np.nan if (step, b) == (0, 3) else 1.0 + b + step / 100
+            value = 1e4 if (step, b) == (100, 0) else value
+            rows.append({"step": step, "measure": "region_density", "set": "slices", "bin": b, "bin_lo": b / 4,
+                         "bin_hi": (b + 1) / 4, "value": value})
+    for b in range(4):
+        rows += [{**r, "step": 200 + 10 * b, "value": 2.0 + 0.1 * b + 0.01 * i} for i, r in enumerate(rows[:4])]
+    ax = plot_migration(pd.DataFrame(rows))
+    assert "half the slice square's side" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["undefined: no slice area in this band"]
+    bar = ax.figure.axes[-1]
+    assert bar.get_ylabel() == "regions per slice scale\u00b2"
+    mesh = next(c for c in ax.collections if c.get_array() is not None)
+    assert mesh.norm.vmax < 1e4  # the outlier is clipped, not the top of the scale
+    _render(ax.figure)
+
+
+def test_edges_keep_a_white_halo_on_class_and_density_faces(deep):
+    part = deep[0]
+    for color_by, halo in (("density", True), ("class", True), ("random", False)):
+        ax = plot_partition(part, color_by=color_by)
+        effects = _artist(ax, "edges-layer-2").get_path_effects()
+        assert bool(effects) == halo
+        plt.close(ax.figure)
 
 
 def test_lc_layer_bars_one_bar_per_layer_and_group(lc_table):
@@ -356,6 +408,21 @@ def test_plot_command_fails_cleanly(plot_inputs, tmp_path, monkeypatch, args, ma
     assert not list(tmp_path.iterdir())
 
 
-def test_class_colours_are_distinct_for_ten_classes():
-    c = class_color(np.arange(10))
-    assert len({tuple(np.round(x, 6)) for x in c}) == 10
+def _lab(rgb):
+    """CIE L*a*b* of sRGB colours (D65)."""
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = lin @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
+    f = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(f > (6 / 29) ** 3, np.cbrt(f), f / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1)
+
+
+def test_class_colours_are_distinct_from_each_other_and_from_white_for_twelve_classes():
+    from relugeo.viz.partition_plot import CLASS_FACE_LIGHTEN
+
+    for lighten in (0.0, CLASS_FACE_LIGHTEN):
+        rgb = class_color(np.arange(12))[:, :3]
+        lab = _lab(rgb + (1 - rgb) * lighten)
+        pair = np.linalg.norm(lab[:, None] - lab[None], axis=2)[np.triu_indices(12, 1)]
+        assert pair.min() >= 15, (lighten, pair.min())
+        assert np.linalg.norm(lab - _lab(np.ones((1, 3))), axis=1).min() >= 25

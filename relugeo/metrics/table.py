@@ -1,7 +1,8 @@
 """Metrics of one or many checkpoints as long tables (one value per row), and model loading.
 
 Rows have the columns ``metric``, ``layer``, ``class``, ``value`` (``layer`` and
-``class`` are empty where they do not apply); :func:`checkpoint_metrics` adds
+``class`` are empty where they do not apply; hidden layers are numbered from 1,
+as in every relugeo table and figure); :func:`checkpoint_metrics` adds
 ``checkpoint`` and ``step`` in front. These are the tables ``relugeo metrics``
 writes and :mod:`relugeo.viz.metrics_plot` reads.
 """
@@ -42,6 +43,9 @@ _TANH_RE = re.compile(r"^\s*mlp\s*:\s*([\d\s-]+?)\s*:\s*tanh\s*$", re.IGNORECASE
 
 
 def _row(metric, value, layer=None, cls=None) -> dict:
+    """One table row; an integer ``layer`` (a 0-based hidden-layer index) is written 1-based."""
+    if isinstance(layer, (int, np.integer)):
+        layer = int(layer) + 1
     return {"metric": metric, "layer": "" if layer is None else str(layer),
             "class": "" if cls is None else str(cls), "value": float(value)}
 

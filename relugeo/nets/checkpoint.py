@@ -8,13 +8,21 @@ Formats read by :func:`load` and :func:`load_module`:
 * a bare state_dict (also wrapped as ``{"state_dict": ...}``,
   ``{"model_state_dict": ...}`` or ``{"model": ...}``, keys optionally under
   one prefix such as ``module.``) together with an ``arch=`` spec;
+* a state_dict of plain Linear layers under any names (``fc1.weight``, ...),
+  mapped layer by layer onto an MLP ``arch=`` of the same shapes;
+* a state_dict of the user's own class, with ``arch="module:model.py:Net"``
+  (or ``"module:package.module:Net"``): the class is imported from its
+  source and built without arguments, and the weights are loaded into it;
+* a safetensors file (weights only; needs the ``safetensors`` package),
+  read as a state_dict;
 * a ``torch.export`` archive (``.pt2`` from :func:`torch.export.save`);
 * a pickled whole ``nn.Module``, only with ``trust=True``.
 
 Everything but the last is read without running pickled code: ``torch.save``
 files go through ``torch.load(weights_only=True)``, and export archives are
 inspected first and refused when they hold any entry that
-:func:`torch.export.load` would unpickle.
+:func:`torch.export.load` would unpickle. Files of no known kind (random
+bytes, ONNX models) are named as such, never offered ``trust=True``.
 """
 
 from __future__ import annotations
@@ -35,6 +43,19 @@ from torch import nn
 
 from ..errors import CheckpointError, InvalidNetworkError, UnsupportedLayerError
 from ..io import atomic_path
+from .checkpoint_formats import (
+    MODULE_PREFIX,
+    WORKAROUNDS,
+    chain_sizes,
+    describe_unknown,
+    describe_zip,
+    file_kind,
+    key_problems,
+    load_user_module,
+    read_safetensors,
+    remap_by_order,
+    strip_prefix,
+)
 from .pwanet import PWANet
 from .spec import ArchSpec, arch_of, arch_to_string, build_module, parse_arch
 from .torch_import import from_torch
@@ -76,28 +97,8 @@ def _find_state_dict(obj: Mapping) -> Mapping | None:
     return None
 
 
-def _guess_arch(sd: Mapping) -> str | None:
-    """An example spec string with the sizes a build_module-style state_dict implies."""
-    keys = sorted((int(k.split(".")[0]), k) for k in sd if re.fullmatch(r"\d+\.weight", k))
-    if not keys or any(sd[k].ndim != 2 for _, k in keys):
-        return None
-    sizes = [int(sd[keys[0][1]].shape[1])] + [int(sd[k].shape[0]) for _, k in keys]
-    return f"mlp:{'-'.join(map(str, sizes))}:relu"
-
-
-def _strip_prefix(sd: Mapping, expected: Mapping) -> Mapping:
-    """Drop one common key prefix (``module.``, ``model.``, ...) when that makes the keys match."""
-    if set(sd) == set(expected) or not all("." in k for k in sd):
-        return sd
-    heads = {k.split(".", 1)[0] for k in sd}
-    if len(heads) != 1:
-        return sd
-    stripped = {k.split(".", 1)[1]: v for k, v in sd.items()}
-    return stripped if set(stripped) == set(expected) else sd
-
-
-def _shape(t: torch.Tensor) -> tuple[int, ...]:
-    return tuple(int(s) for s in t.shape)
+def _is_module_target(arch: Any) -> bool:
+    return isinstance(arch, str) and arch.startswith(MODULE_PREFIX)
 
 
 def _skeleton(arch: dict) -> nn.Sequential:
@@ -113,25 +114,18 @@ def _match_state_dict(sd: Mapping, arch: dict, where: str) -> tuple[nn.Sequentia
     """
     module = _skeleton(arch)
     expected = module.state_dict()
-    sd = dict(_strip_prefix(sd, expected))
-    missing = [k for k in expected if k not in sd]
-    unexpected = [k for k in sd if k not in expected]
-    wrong = [
-        f"'{k}': checkpoint {_shape(sd[k])} vs arch {_shape(expected[k])}"
-        for k in expected
-        if k in sd and _shape(sd[k]) != _shape(expected[k])
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing keys {missing}")
-    if unexpected:
-        problems.append(f"unexpected keys {unexpected}")
-    if wrong:
-        problems.append("shape mismatch " + ", ".join(wrong))
+    sd = dict(strip_prefix(sd, expected))
+    if set(sd) != set(expected):
+        # Linear layers under the user's own names (fc1, fc2, ...): matched in order when the shapes agree
+        sd = remap_by_order(sd, expected) or sd
+    problems = key_problems(sd, expected, "arch")
     if problems:
+        sizes = chain_sizes(sd)
+        hint = (f"; its Linear layers, in order, have the sizes {'-'.join(map(str, sizes))}" if sizes else
+                f"; if it is not an MLP, {WORKAROUNDS}")
         raise CheckpointError(
             f"{where}: the state_dict does not match arch '{arch_to_string(arch)}': "
-            + "; ".join(problems)
+            + "; ".join(problems) + hint
         )
     return module, sd
 
@@ -242,6 +236,7 @@ def _vet_export_archive(data: bytes, where: str) -> None:
 
 
 def _load_export(data: bytes, where: str, trust: bool) -> nn.Module:
+    """The module of a torch.export archive (vetted first unless ``trust``)."""
     if not trust:
         _vet_export_archive(data, where)
     try:
@@ -264,7 +259,15 @@ def _torch_load(data: bytes, where: str, trust: bool) -> Any:
             raise CheckpointError(f"{where}: the file is truncated or corrupt ({exc})") from exc
         if not trust:
             found = re.search(r"Unsupported (?:global|class):?\s*(?:GLOBAL\s+)?([\w.]+)", str(exc))
-            what = f" (it references {found.group(1)})" if found else ""
+            name = found.group(1) if found else ""
+            if name.startswith("__main__."):
+                raise CheckpointError(
+                    f"{where}: the file is a pickled {name[len('__main__.'):]}, a class defined in the script "
+                    f"that saved it (__main__); unpickling it needs that class importable here and runs "
+                    f"arbitrary code. Save model.state_dict() instead and load it with "
+                    f"arch='module:path/to/model.py:ClassName', or {WORKAROUNDS.split(', ', 1)[0]}"
+                ) from None
+            what = f" (it references {name})" if name else ""
             raise CheckpointError(
                 f"{where}: the file holds pickled Python objects, such as a whole nn.Module, "
                 f"beyond tensors and plain containers{what}; {_TRUST_HINT}"
@@ -276,6 +279,17 @@ def _torch_load(data: bytes, where: str, trust: bool) -> Any:
         ) from exc
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+    except (AttributeError, ModuleNotFoundError) as exc:
+        found = re.search(r"Can't get attribute '([\w.]+)' on <module '([\w.]+)'", str(exc))
+        name, home = (found.group(1), found.group(2)) if found else (None, getattr(exc, "name", None))
+        what = f"class {name} from module {home}" if name else f"a class from module {home}"
+        if home is not None and home.rsplit(".", 1)[-1] == "__main__":  # the running program's __main__
+            what = f"class {name}, defined in the script that saved it (__main__),"
+        raise CheckpointError(
+            f"{where}: the pickle needs {what} which cannot be imported here. Save model.state_dict() "
+            f"instead and load it with arch='module:path/to/model.py:ClassName', or "
+            f"{WORKAROUNDS.split(', ', 1)[0]}"
+        ) from exc
     except Exception as exc:
         raise CheckpointError(
             f"{where}: the file is truncated or corrupt ({type(exc).__name__}: {exc})"
@@ -283,6 +297,16 @@ def _torch_load(data: bytes, where: str, trust: bool) -> Any:
 
 
 def _module_from_object(obj: Any, arch: ArchSpec | None, where: str) -> nn.Module:
+    if _is_module_target(arch):
+        sd = None
+        if isinstance(obj, Mapping):
+            sd = obj.get("state_dict") if obj.get("format") == CHECKPOINT_FORMAT else _find_state_dict(obj)
+        if not _is_state_dict(sd):
+            raise CheckpointError(
+                f"{where}: holds a {type(obj).__name__}, not a state_dict to load into "
+                f"{arch[len(MODULE_PREFIX):]!r}; drop arch= when the file carries its own architecture"
+            )
+        return load_user_module(arch[len(MODULE_PREFIX):], sd, where)
     if isinstance(obj, nn.Module):
         if arch is not None:
             _agree(obj, arch, where)
@@ -321,12 +345,19 @@ def _module_from_object(obj: Any, arch: ArchSpec | None, where: str) -> nn.Modul
             f"a relugeo checkpoint nor a state_dict of tensors"
         )
     if arch is None:
-        guess = _guess_arch(sd) or "mlp:784-200-200-10:relu"
+        sizes = chain_sizes(sd)
         keys = list(sd)[:4]
+        if sizes is None:
+            raise CheckpointError(
+                f"{where}: holds a bare state_dict (keys {keys}{', ...' if len(sd) > 4 else ''}) with no "
+                f"architecture, and its tensors are not a plain chain of Linear layers; {WORKAROUNDS}"
+            )
+        spec = f"mlp:{'-'.join(map(str, sizes))}"
         raise CheckpointError(
-            f"{where}: holds a bare state_dict (keys {keys}...) with no architecture; an arch "
-            f"spec is needed: pass arch= a spec string such as '{guess}', a relugeo-arch dict, "
-            f"or the path of a JSON spec"
+            f"{where}: holds a bare state_dict (keys {keys}{', ...' if len(sd) > 4 else ''}) with no "
+            f"architecture. Its Linear layers, in order, have the sizes {'-'.join(map(str, sizes))}: for an "
+            f"MLP with one activation pass arch='{spec}:relu' (or '{spec}:leaky_relu(<slope>)'); "
+            f"otherwise {WORKAROUNDS}"
         )
     return _module_from_state_dict(sd, parse_arch(arch), where)
 
@@ -342,10 +373,13 @@ def load_module(path, arch: ArchSpec | None = None, *, trust: bool = False) -> n
     path : str or os.PathLike
         A file in one of the formats of :mod:`relugeo.nets.checkpoint`.
     arch : str, dict or path-like, optional
-        Architecture spec (see :func:`parse_arch`). Required for a bare
-        state_dict; for self-describing files (relugeo checkpoints, export
-        archives, pickled modules) it is checked against the file when given.
-        ``None`` means: take the architecture from the file.
+        Architecture spec (see :func:`parse_arch`), or ``"module:<source>"``
+        naming the user's own class (``"module:model.py:Net"`` or
+        ``"module:package.module:Net"``; built without arguments, or a
+        function returning the model). Required for a bare state_dict; for
+        self-describing files (relugeo checkpoints, export archives, pickled
+        modules) it is checked against the file when given. ``None`` means:
+        take the architecture from the file.
     trust : bool, default False
         Allow unpickling arbitrary Python objects (a whole pickled
         ``nn.Module``, or an export archive with pickled entries). Unpickling
@@ -380,6 +414,9 @@ def load_module(path, arch: ArchSpec | None = None, *, trust: bool = False) -> n
         raise CheckpointError(f"{where} is empty (0 bytes)")
     names = _zip_names(data)
     rel = {_rel(n) for n in names} if names is not None else set()
+    if _is_module_target(arch) and ("archive_format" in rel or "serialized_exported_program.json" in rel):
+        raise CheckpointError(f"{where} is a torch.export archive, which carries its own architecture; "
+                              f"drop arch=")
     if "archive_format" in rel or (names is None and p.suffix == ".pt2"):
         if names is None:
             raise CheckpointError(
@@ -399,6 +436,18 @@ def load_module(path, arch: ArchSpec | None = None, *, trust: bool = False) -> n
         if arch is not None:
             _agree(module, arch, where)
         return module
+    kind = file_kind(data, p.suffix)
+    if kind == "safetensors":
+        return _module_from_object(read_safetensors(data, where), arch, where)
+    if kind == "onnx":
+        raise CheckpointError(
+            f"{where} is an ONNX model, which relugeo does not read; export the PyTorch model with "
+            f"torch.export.save (a .pt2 file), or save its state_dict"
+        )
+    if kind == "unknown":
+        raise describe_unknown(data, where)
+    if kind == "zip" and describe_zip(data, where) is not None:
+        raise describe_zip(data, where)
     obj = _torch_load(data, where, bool(trust))
     return _module_from_object(obj, arch, where)
 

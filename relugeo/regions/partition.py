@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
@@ -175,6 +176,32 @@ class Partition:
         if logits.shape[1] == 1:
             return (logits[:, 0] > 0).astype(np.int64)
         return logits.argmax(axis=1)
+
+    def class_pieces(self):
+        """The regions split along the decision boundary into pieces of one predicted class (2-D).
+
+        See :func:`relugeo.regions.class_pieces.class_pieces`.
+        """
+        from .class_pieces import class_pieces
+
+        return class_pieces(self)
+
+    # -- files -------------------------------------------------------------------
+    def save(self, path) -> "Path":
+        """Write the partition, its slice and its network to an ``.npz`` of plain arrays, atomically.
+
+        See :mod:`relugeo.regions.partition_io` for the keys; read it back with :meth:`load`.
+        """
+        from .partition_io import save_partition
+
+        return save_partition(self, path)
+
+    @classmethod
+    def load(cls, path) -> "Partition":
+        """Read a partition written by :meth:`save` or ``relugeo partition`` (no pickles are read)."""
+        from .partition_io import load_partition
+
+        return load_partition(path)
 
     # -- checks ------------------------------------------------------------------
     _VERIFY_CHUNK = 8192

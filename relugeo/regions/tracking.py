@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 import shutil
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -468,7 +469,7 @@ def track(
     match: bool = False,
     batch_size: int = 1024,
     client=None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | bool | None = True,
     device: str = "cpu",
 ) -> TrackResult:
     """Measure region migration over an ordered series of checkpoints.
@@ -543,8 +544,10 @@ def track(
     client : dask.distributed.Client, optional
         Map the checkpoints over the cluster (the nets are loaded here and
         sent to the workers); the results are identical to a local run.
-    progress : callable(done, total), optional
-        Called after each checkpoint is computed and written.
+    progress : callable(done, total), bool or None, default True
+        Called after each checkpoint is computed and written; ``True``
+        prints ``done/total checkpoints`` to stderr, as ``relugeo track``
+        does; ``False`` or ``None`` is silent.
     device : {"cpu", "cuda", "auto"}, default "cpu"
         Kernels of the partitions and the exact local complexity (see
         :func:`relugeo.partition`); the results do not depend on it.
@@ -647,7 +650,9 @@ def track(
         if res["partitions"] is not None:
             partitions[steps[i]] = res["partitions"]
         finished[0] += 1
-        if progress is not None:
+        if progress is True:
+            print(f"  {finished[0]}/{len(keys)} checkpoints", file=sys.stderr, flush=True)
+        elif callable(progress):
             progress(finished[0], len(keys))
 
     if client is None:

@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 
+from .step_axis import finish_step_axis, plot_steps, zero_position
+
 # Okabe-Ito (colour-blind safe); the usual point groups keep fixed colours.
 _GROUP_COLORS = {"train": "#0072B2", "test": "#E69F00", "random": "#009E73"}
 _OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -46,6 +48,7 @@ def plot_lc(table, ax=None, *, value: str = "lc", spread: bool = True):
     methods = sorted(table["method"].unique()) if "method" in keys else [None]
     radii = sorted(table["radius"].unique()) if "radius" in keys else [None]
     groups = table.groupby(keys, sort=False) if keys else [((), table)]
+    zero_at = zero_position(table["step"].unique())
     for n, (key, df) in enumerate(groups):
         key = key if isinstance(key, tuple) else (key,)
         named = dict(zip(keys, key))
@@ -55,15 +58,15 @@ def plot_lc(table, ax=None, *, value: str = "lc", spread: bool = True):
                        % len(styles)]
         stats = df.groupby("step")[value]
         steps = np.asarray(sorted(df["step"].unique()), dtype=float)
-        x = steps
-        ax.plot(x, stats.mean().loc[steps].to_numpy(), style, color=color, lw=1.8,
-                label=", ".join(f"{v}" for v in key) if key else value)
+        plot_steps(ax, steps, stats.mean().loc[steps].to_numpy(), style, zero_at=zero_at, color=color,
+                   label=", ".join(f"{v}" for v in key) if key else value)
         if spread:
-            ax.fill_between(x, stats.quantile(0.25).loc[steps].to_numpy(),
-                            stats.quantile(0.75).loc[steps].to_numpy(), color=color, alpha=0.13, lw=0)
-    ax.set_xscale("symlog", linthresh=1.0)
-    ax.set_xlim(left=0)
-    ax.set_xlabel("training step")
+            q1, q3 = stats.quantile(0.25).loc[steps].to_numpy(), stats.quantile(0.75).loc[steps].to_numpy()
+            pos = steps > 0
+            ax.fill_between(steps[pos], q1[pos], q3[pos], color=color, alpha=0.13, lw=0)
+            if zero_at is not None and (~pos).any():
+                ax.vlines(np.full(int((~pos).sum()), zero_at), q1[~pos], q3[~pos], color=color, alpha=0.35, lw=4)
+    finish_step_axis(ax, zero_at, table["step"].unique())
     ax.set_ylabel(f"{'local complexity' if value == 'lc' else value} (mean over points)")
     handles, _ = ax.get_legend_handles_labels()
     if spread:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .lc_plot import _color
+from .step_axis import finish_step_axis, plot_steps, zero_position
 
 __all__ = ["lc_figure", "migration_figure", "plot_migration", "plot_track_measure"]
 
@@ -36,7 +37,12 @@ def plot_migration(table, ax=None, *, measure: str = "region_density", set: str 
     matplotlib Axes
         Columns are the checkpoints in step order, evenly spaced (ticks give
         their steps); rows are the distance bands, nearest the boundary at
-        the bottom. Empty cells (no region in the band) are blank.
+        the bottom. Distances are in slice scales: half the side of the slice's
+        square. Cells where the measure is undefined (no slice area in the
+        band, or no boundary on the slice) are hatched grey and named in the
+        legend. Colours span the 2nd to 98th percentiles, so one extreme cell
+        does not wash out the rest; the colour bar's arrows mark the clipped
+        ends.
     """
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm, Normalize
@@ -56,27 +62,49 @@ def plot_migration(table, ax=None, *, measure: str = "region_density", set: str 
         _, ax = plt.subplots(figsize=(7.5, 3.8))
     positive = values[np.isfinite(values) & (values > 0)]
     if log and positive.size:
-        norm = LogNorm(vmin=positive.min(), vmax=positive.max())
+        lo, hi = np.percentile(positive, [2, 98])
+        norm = LogNorm(vmin=lo, vmax=hi if hi > lo else lo * 10)
         values = np.where(values > 0, values, np.nan)
+        shown = positive
     else:
-        finite = values[np.isfinite(values)]
-        norm = Normalize(vmin=finite.min() if finite.size else 0, vmax=finite.max() if finite.size else 1)
+        shown = values[np.isfinite(values)]
+        lo, hi = np.percentile(shown, [2, 98]) if shown.size else (0.0, 1.0)
+        norm = Normalize(vmin=lo, vmax=hi if hi > lo else lo + 1)
+    below, above = bool((shown < norm.vmin).any()), bool((shown > norm.vmax).any())
+    extend = {(False, False): "neither", (True, False): "min", (False, True): "max"}.get((below, above), "both")
+    from matplotlib.patches import Patch, Rectangle
+
+    ax.add_patch(Rectangle((-0.5, -0.5), len(steps), len(bins), facecolor="0.93", edgecolor="0.7", hatch="////",
+                           lw=0, zorder=0))
     mesh = ax.pcolormesh(np.arange(len(steps) + 1) - 0.5, np.arange(len(bins) + 1) - 0.5,
-                         np.ma.masked_invalid(values), cmap=cmap, norm=norm, shading="flat")
+                         np.ma.masked_invalid(values), cmap=cmap, norm=norm, shading="flat", zorder=1)
     n_ticks = min(len(steps), 8)
     at = np.unique(np.round(np.linspace(0, len(steps) - 1, n_ticks)).astype(int))
     ax.set_xticks(at)
     ax.set_xticklabels([f"{steps[i]:,}" for i in at], rotation=45, ha="right", fontsize=8)
-    labels = [f"{lo:g}-{hi:g}" if np.isfinite(hi) else f">= {lo:g}" for lo, hi in
+    labels = [f"{lo:.3g}-{hi:.3g}" if np.isfinite(hi) else f">= {lo:.3g}" for lo, hi in
               zip(bins["bin_lo"], bins["bin_hi"])]
     ax.set_yticks(np.arange(len(bins)))
     ax.set_yticklabels(labels, fontsize=8)
-    ax.set_xlabel("training step (checkpoints)")
-    ax.set_ylabel("distance to decision boundary\n(slice scale units)")
+    ax.set_xlabel("training step (one column per checkpoint)")
+    ax.set_ylabel("distance to decision boundary\n(slice scales: half the slice square's side)", fontsize=9)
     ax.set_title(f"{measure.replace('_', ' ')} by distance to the decision boundary", fontsize=10)
+    if np.isnan(values).any():
+        ax.legend(handles=[Patch(facecolor="0.93", edgecolor="0.7", hatch="////", label="undefined: no slice "
+                                 "area in this band")], loc="upper left", bbox_to_anchor=(0, -0.2), fontsize=8,
+                  frameon=False)
     if colorbar:
-        ax.figure.colorbar(mesh, ax=ax, pad=0.02).set_label(measure.replace("_", " "), fontsize=8)
+        cb = ax.figure.colorbar(mesh, ax=ax, pad=0.02, extend=extend)
+        cb.set_label(_MEASURE_LABELS.get(measure, measure.replace("_", " ")), fontsize=9)
+        cb.ax.tick_params(labelsize=8)
     return ax
+
+
+_MEASURE_LABELS = {
+    "region_density": "regions per slice scale\u00b2",
+    "boundary_density": "region boundary length per slice scale\u00b2",
+    "region_fraction": "fraction of the slice's regions",
+}
 
 
 def plot_track_measure(table, measure: str, ax=None, *, radius: float | None = None, sets=None,
@@ -116,14 +144,13 @@ def plot_track_measure(table, measure: str, ax=None, *, radius: float | None = N
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4))
     names = list(dict.fromkeys(t["set"])) if sets is None else list(sets)
+    zero_at = zero_position(t["step"].unique())
     for n, name in enumerate(names):
         s = t[t["set"] == name].sort_values("step")
         text = name if label is None else f"{name}, {label}"
-        ax.plot(s["step"].to_numpy(dtype=float), s["value"].to_numpy(), style, color=_color(name, n), lw=1.8,
-                label=text)
-    ax.set_xscale("symlog", linthresh=1.0)
-    ax.set_xlim(left=0)
-    ax.set_xlabel("training step")
+        plot_steps(ax, s["step"].to_numpy(dtype=float), s["value"].to_numpy(), style, zero_at=zero_at,
+                   color=_color(name, n), label=text)
+    finish_step_axis(ax, zero_at, t["step"].unique())
     title = measure.replace("_", " ") + ("" if radius is None else f", r = {radius:g}")
     ax.set_ylabel(title)
     ax.grid(alpha=0.3, which="both", lw=0.5)

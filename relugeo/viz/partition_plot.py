@@ -1,8 +1,10 @@
 """Partition plots: the exact regions of a 2-D slice and its decision boundary.
 
-Colour choices are colour-blind safe: classes use Paul Tol's "muted" scheme,
-edge layers the Okabe-Ito colours, continuous values viridis / magma. Sizes
-are in points, so a figure saved at 300 dpi keeps its proportions.
+Classes use twelve colours that stay apart on white, also lightened as region
+faces (CIE76 distance at least 15 between any two and from white); edge
+layers use the colour-blind safe Okabe-Ito colours, continuous values viridis
+/ magma. Sizes are in points, so a figure saved at 300 dpi keeps its
+proportions.
 """
 
 from __future__ import annotations
@@ -16,9 +18,14 @@ from ..regions.slices import Slice
 
 COLOR_BY = ("random", "class", "n_active", "layer", "density")
 
-# Paul Tol's "muted" scheme (nine colours plus pale grey): one colour per class.
-CLASS_COLORS = ("#CC6677", "#332288", "#DDCC77", "#117733", "#88CCEE",
-                "#882255", "#44AA99", "#999933", "#AA4499", "#DDDDDD")
+# One colour per class: matplotlib's tab10 with a softer pink and a dark grey for its two
+# closest pairs, then navy and light green; distinct on white for 12 classes.
+CLASS_COLORS = ("#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD", "#8C564B",
+                "#F781BF", "#404040", "#BCBD22", "#17BECF", "#000080", "#7FC97F")
+# How far class and layer faces are blended toward white (anchors, points and edges keep the
+# full colour, so they stand out on the faces).
+CLASS_FACE_LIGHTEN = 0.35
+LAYER_FACE_LIGHTEN = 0.8
 # Okabe-Ito: one colour per hidden layer (beyond six layers, viridis samples).
 LAYER_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 # Paul Tol's "light" scheme, the palette of random region colours.
@@ -64,7 +71,7 @@ def slice_coordinates(slice_: Slice, X, *, return_distance: bool = False):
 
 
 def class_color(c) -> np.ndarray:
-    """RGBA colours of class indices (Tol "muted", cycling after ten classes)."""
+    """RGBA colours of class indices, shape (N, 4) (cycling after twelve classes)."""
     from matplotlib.colors import to_rgba_array
 
     return to_rgba_array(CLASS_COLORS)[np.asarray(c, dtype=np.int64) % len(CLASS_COLORS)]
@@ -105,7 +112,8 @@ def plot_partition(
 ):
     """Draw the regions of a 2-D partition as filled polygons.
 
-    Regions are one ``PolyCollection`` (gid ``"regions"``), the edges of each
+    Regions are one ``PolyCollection`` (gid ``"regions"``; with
+    ``color_by="class"`` it holds the class pieces), the edges of each
     hidden layer one ``PathPatch`` holding all its segments (gid
     ``"edges-layer-<l>"``, layers counted from 1) and the decision boundary a
     ``LineCollection`` (gid ``"decision-boundary"``), so partitions of
@@ -119,15 +127,17 @@ def plot_partition(
         Drawn into a new 6 x 6 inch figure when omitted.
     color_by : {"random", "class", "n_active", "layer", "density"}, default "random"
         Region colours: light random colours that tell neighbours apart; the
-        predicted class at the region's centroid (Tol muted, lightened; a
-        region the decision boundary cuts takes one colour, so coarse
-        partitions show teeth along the boundary); the number of active neurons
+        predicted class (a region the decision boundary cuts is split along it
+        into its class pieces, :meth:`Partition.class_pieces`, so colours and
+        boundary agree everywhere); the number of active neurons
         (viridis); the deepest layer among the region's edges; or the region's
         area on a log scale (magma: small regions dark, so dense parts of the
         partition show as dark patches).
     edges : bool, default True
         Draw region edges, coloured by the hidden layer whose neuron created
-        them; earlier layers are drawn wider and on top.
+        them; earlier layers are drawn wider and on top. On class, density and
+        n_active faces each edge has a thin white halo, so no layer's edges
+        vanish into a face of their own colour.
     decision_boundary : bool, default True
         Draw the decision boundary in bold black with a white halo.
     points : array_like of shape (N, D) or (N, 2), optional
@@ -148,7 +158,8 @@ def plot_partition(
         ``"class <c>"``.
     max_distance : float, optional
         Draw only the input-space points within this distance of the slice's
-        plane (their projection is then close to where they are).
+        plane (their projection is then close to where they are); the legend
+        says so. ``None`` projects every point onto the plane.
     scale_bar : bool, default True
         A scale bar in input units (slice units when the basis is not
         orthonormal).
@@ -215,24 +226,27 @@ def plot_partition(
         return f"class {c}"
 
     # -- region faces -----------------------------------------------------------------
+    face_vertices, face_offsets = part.vertices, part.ring_offsets
     if color_by == "random":
         rng = np.random.default_rng(seed)
         face = to_rgba_array(_LIGHT)[rng.integers(0, len(_LIGHT), R)]
         face[:, :3] = _lighten(face[:, :3], rng.uniform(0.35, 0.75, (R, 1)))
     elif color_by == "class":
-        pred = part.predictions()
-        face = class_color(pred)
-        face[:, :3] = _lighten(face[:, :3], 0.55)
-        for c in np.unique(pred):
-            face_handles.append(Patch(facecolor=face[np.argmax(pred == c)], edgecolor="0.4", lw=0.5,
+        pieces = part.class_pieces()
+        face_vertices, face_offsets = pieces.vertices, pieces.ring_offsets
+        face = class_color(pieces.classes)
+        face[:, :3] = _lighten(face[:, :3], CLASS_FACE_LIGHTEN)
+        for c in np.unique(pieces.classes):
+            face_handles.append(Patch(facecolor=face[np.argmax(pieces.classes == c)], edgecolor="0.4", lw=0.5,
                                  label=f"predicted {name_of(c)}"))
     elif color_by == "layer":
         deepest = np.maximum.reduceat(part.edge_layer, part.ring_offsets[:-1]) if R else np.zeros(0, int)
         face = np.ones((R, 4))
-        face[:, :3] = _lighten(lcolors[np.clip(deepest, 0, None), :3], 0.6)
+        face[:, :3] = _lighten(lcolors[np.clip(deepest, 0, None), :3], LAYER_FACE_LIGHTEN)
         face[deepest < 0, :3] = 0.95
         for layer in np.unique(deepest[deepest >= 0]):
-            face_handles.append(Patch(facecolor=_lighten(lcolors[layer, :3], 0.6), edgecolor="0.4", lw=0.5,
+            face_handles.append(Patch(facecolor=_lighten(lcolors[layer, :3], LAYER_FACE_LIGHTEN), edgecolor="0.4",
+                                      lw=0.5,
                                  label=f"deepest edge: layer {layer + 1}"))
     else:
         if color_by == "n_active":
@@ -253,7 +267,7 @@ def plot_partition(
     regions = PolyCollection([], facecolors=face, edgecolors="none", linewidths=0,
                              antialiased=bool(edges) and R < 20_000, zorder=1)
     # PolyCollection.set_paths is set_verts; the base method takes ready-made paths
-    Collection.set_paths(regions, _ring_paths(part.vertices, part.ring_offsets))
+    Collection.set_paths(regions, _ring_paths(face_vertices, face_offsets))
     regions.set_gid("regions")
     raster = R > 20_000 if rasterized is None else bool(rasterized)
     regions.set_rasterized(raster)
@@ -271,6 +285,8 @@ def plot_partition(
         nxt = np.arange(len(v)) + 1
         nxt[part.ring_offsets[1:] - 1] = part.ring_offsets[:-1]
         width = edge_width if edge_width is not None else _auto_width(ax, part)
+        # class and colour-mapped faces can match an edge's colour: a white halo keeps every layer's edges visible
+        halo = color_by in ("class", "density", "n_active")
         for layer in range(n_layers - 1, -1, -1):
             on = np.flatnonzero(part.edge_layer == layer)
             if not len(on):
@@ -279,6 +295,10 @@ def plot_partition(
             patch = PathPatch(_segments_path(v[on], v[nxt[on]]), fill=False, edgecolor=lcolors[layer], linewidth=lw,
                               capstyle="round", zorder=2 + 0.1 * (n_layers - layer))
             patch.set_gid(f"edges-layer-{layer + 1}")
+            if halo:
+                import matplotlib.patheffects as pe
+
+                patch.set_path_effects([pe.Stroke(linewidth=2.2 * lw, foreground="white"), pe.Normal()])
             patch.set_rasterized(raster)
             ax.add_artist(patch)  # limits are the domain's; add_patch would walk every segment
             edge_handles.insert(0, Line2D([], [], color=lcolors[layer], lw=1.5, label=f"layer {layer + 1} edges"))
@@ -317,15 +337,17 @@ def plot_partition(
                              f"got shape {P.shape}")
         u = u[keep]
         size = 14 if len(u) < 500 else 6
+        what = (f"data within {max_distance:.3g} of the plane ({int(keep.sum())} of {len(P)}), projected"
+                if max_distance is not None and P.shape[1] == sl.input_dim else "data (projected)")
         if lab is None:
             ax.scatter(u[:, 0], u[:, 1], s=size, c="white", edgecolors="black", linewidths=0.5, zorder=5,
                        gid="points")
-            handles.append(Line2D([], [], ls="", marker="o", ms=4, mfc="white", mec="black", mew=0.5,
-                                  label="data (projected)"))
+            handles.append(Line2D([], [], ls="", marker="o", ms=4, mfc="white", mec="black", mew=0.5, label=what))
         else:
             lk = lab[keep]
             ax.scatter(u[:, 0], u[:, 1], s=size, c=class_color(lk), edgecolors="black", linewidths=0.4,
                        zorder=5, gid="points")
+            handles.append(Line2D([], [], ls="", marker="o", ms=4, mfc="0.6", mec="black", mew=0.4, label=what))
             if color_by != "class":
                 for c in np.unique(lk):
                     handles.append(Line2D([], [], ls="", marker="o", ms=4, mfc=class_color(c), mec="black",
