@@ -33,11 +33,14 @@ def frame(input_dim: int, n_directions: int, seed: int = 0) -> np.ndarray:
 
 
 def cross_polytope(dim: int, radius: float) -> np.ndarray:
-    """Vertices of the l1 ball of radius r in slice coordinates: (4, 2) ccw, or (2, 1)."""
+    """Vertices of the l1 ball of radius r in slice coordinates: (4, 2) ccw, (2, 1), or (2k, k)
+    ordered ``+r e_1, -r e_1, +r e_2, ...`` for k >= 3."""
     r = float(radius)
     if dim == 1:
         return np.array([[-r], [r]])
-    return np.array([[r, 0.0], [0.0, r], [-r, 0.0], [0.0, -r]])
+    if dim == 2:
+        return np.array([[r, 0.0], [0.0, r], [-r, 0.0], [0.0, -r]])
+    return np.stack([r * np.eye(dim), -r * np.eye(dim)], axis=1).reshape(2 * dim, dim)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from threadpoolctl import ThreadpoolController
 from ..errors import RegionLimitError
 from ..kernels import backend, cpu
 from ..nets.pwanet import PWANet
+from . import engine_kd
 
 DEFAULT_TOL = 1e-10
 BATCH_BYTES = 1 << 19  # per-batch cell maps sized to stay in cache
@@ -137,6 +138,8 @@ class Counted:
 def count_batch(net: PWANet, batch: CellBatch, tol: float, device: str = "cpu") -> Counted:
     """Classify every neuron of ``batch.layer`` on every cell and count the children
     (kernels of ``device``, see :func:`relugeo.kernels.backend`)."""
+    if isinstance(batch, engine_kd.CellBatchKD):
+        return engine_kd.count_batch(net, batch, tol, device)
     layer = net.layers[batch.layer]
     k = batch.pre.shape[1] - 1
     kern = backend(device)
@@ -157,6 +160,8 @@ def split_batch(net: PWANet, batch: CellBatch, tol: float, counted: Counted | No
                 start: int = 0, stop: int | None = None, device: str = "cpu") -> CellBatch:
     """Split cells ``start:stop`` of ``batch`` by the neurons of ``batch.layer``;
     return the children with the map of the next layer (or of the logits) on each."""
+    if isinstance(batch, engine_kd.CellBatchKD):
+        return engine_kd.split_batch(net, batch, tol, counted, start, stop, device)
     layer = net.layers[batch.layer]
     k = batch.pre.shape[1] - 1
     kern = backend(device)

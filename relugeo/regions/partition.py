@@ -339,7 +339,9 @@ def partition(
     net : PWANet
         From :func:`relugeo.from_torch` or :func:`relugeo.load`.
     slice_ : Slice
-        A 1-D segment or a 2-D convex polygon in an affine slice of input space.
+        A 1-D segment, a 2-D convex polygon or a convex polytope of dimension
+        3..8 in an affine slice of input space, or :meth:`Slice.full` (all of
+        R^D, D <= 8).
     max_regions : int or None, default 10_000_000
         Raise :class:`RegionLimitError` instead of growing past this many regions.
     batch_cells : int, optional
@@ -355,7 +357,7 @@ def partition(
 
     Returns
     -------
-    Partition
+    Partition, or PartitionKD for k >= 3 and for :meth:`Slice.full`
     """
     if not isinstance(net, PWANet):
         raise TypeError(f"net must be a PWANet (use relugeo.from_torch); got {type(net).__name__}")
@@ -365,6 +367,16 @@ def partition(
         raise InvalidSliceError(
             f"the slice lives in R^{slice_.input_dim} but the network takes {net.input_dim} inputs"
         )
+    if slice_.is_full:
+        from .full_space import partition_full
+
+        return partition_full(net, slice_, max_regions=max_regions, batch_cells=batch_cells, tol=tol,
+                              device=device)
+    if slice_.dim >= 3:
+        from .partition_kd import partition_kd
+
+        return partition_kd(net, slice_, max_regions=max_regions, batch_cells=batch_cells, tol=tol,
+                            device=device)
     t0 = time.perf_counter()
     # work in coordinates centred on the domain, so small domains far from the
     # slice's origin keep their precision
