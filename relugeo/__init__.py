@@ -11,7 +11,7 @@ from .errors import (
     UnsupportedLayerError,
 )
 from .nets import AffineLayer, LinearMap, PWANet, from_torch, load, save
-from .regions import LCResult, Partition, Slice, TrackResult, local_complexity, partition, track
+from .regions import LCResult, Partition, PartitionKD, Slice, TrackResult, local_complexity, partition, track
 
 __version__ = "0.1.0"
 
@@ -25,6 +25,7 @@ __all__ = [
     "LinearMap",
     "PWANet",
     "Partition",
+    "PartitionKD",
     "RegionLimitError",
     "RelugeoError",
     "Slice",

@@ -2,6 +2,7 @@
 
 from .complexity import LCResult, frame, local_complexity
 from .partition import Partition, partition
+from .partition_kd import PartitionKD
 from .region_stats import (
     decision_boundary_distance,
     density_by_distance,
@@ -15,6 +16,7 @@ from .tracking import TrackResult, track
 __all__ = [
     "LCResult",
     "Partition",
+    "PartitionKD",
     "Slice",
     "TrackResult",
     "decision_boundary_distance",

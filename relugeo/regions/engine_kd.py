@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import RelugeoError
-from ..kernels import cpu_kd, resolve_device
+from ..kernels import DEVICES, cpu_kd, resolve_device
 from ..nets.pwanet import PWANet
 from . import engine
 
@@ -107,10 +107,11 @@ def root_batch(net: PWANet, origins: np.ndarray, basis: np.ndarray, domain: np.n
 
 
 def _check_device(device: str) -> None:
-    if resolve_device(device) != "cpu":
-        raise RelugeoError(
-            "domains of dimension k >= 3 have CPU kernels only; use device='cpu' (or 'auto' without a GPU)"
-        )
+    """k-D cells run on the CPU kernels: "auto" takes them, an explicit "cuda" is refused."""
+    if device not in DEVICES:
+        resolve_device(device)
+    if device == "cuda":
+        raise RelugeoError("domains of dimension k >= 3 have CPU kernels only; use device='cpu' or 'auto'")
 
 
 def count_batch(net: PWANet, batch: CellBatchKD, tol: float, device: str = "cpu") -> "engine.Counted":
