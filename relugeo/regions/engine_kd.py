@@ -89,7 +89,7 @@ def root_batch(net: PWANet, origins: np.ndarray, basis: np.ndarray, domain: np.n
     pre = np.empty((N, k + 1, first.n_out))
     pre[:, :k, :] = first.linear(np.ascontiguousarray(basis.T))[None]
     pre[:, k, :] = first.apply(origins)
-    W = max(1, -(-(F + net.n_hidden) // 64))
+    W = max(1, -(-(F + net.n_hidden + net.output_dim) // 64))  # ids for the logits' zero sets too
     bits = np.zeros((m, W * 64), dtype=np.uint8)
     bits[:, :F] = incidence
     inc = np.packbits(bits, axis=1, bitorder="little").view(np.uint64)
