@@ -3,7 +3,7 @@ the k-D kernels routed through k = 1 and 2 give today's regions; bad input fails
 
 import numpy as np
 import pytest
-from common import anchor_module, random_net, to_torch
+from common import anchor_module, random_net
 from oracle import hidden_patterns
 from oracle_kd import (
     cross_polytope_halfspaces,
@@ -129,28 +129,20 @@ def test_kd_kernels_give_todays_1d_and_leaky_2d_regions(seed):
 
 
 def test_kd_pass_through_neurons_and_depth_first_batches():
-    """A residual net (pass-through neurons) in 3-D, split in tiny batches, matches one big batch."""
-    torch = pytest.importorskip("torch")
-
-    class Res(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a = torch.nn.Linear(3, 6)
-            self.b = torch.nn.Linear(6, 6)
-            self.out = torch.nn.Linear(6, 1)
-
-        def forward(self, x):
-            h = torch.relu(self.a(x))
-            return self.out(h + torch.relu(self.b(h)))
-
-    torch.manual_seed(0)
-    net = rg.from_torch(Res().double(), input_shape=(3,))
+    """Pass-through neurons (slope 1) never cut; tiny depth-first batches give the oracle's regions."""
+    rng = np.random.default_rng(5)
+    slopes = np.array([0.0, 1.0, 0.0, 1.0, 0.1])
+    layers = [(rng.normal(size=(5, 3)), rng.normal(size=5) * 0.5, slopes),
+              (rng.normal(size=(4, 5)), rng.normal(size=4) * 0.5, 0.0),
+              (rng.normal(size=(1, 4)), np.zeros(1), None)]
+    net = to_pwanet(layers)
     sl = rg.Slice.cube(np.zeros(3), np.eye(3), 2.0)
     big = rg.partition(net, sl)
     small = rg.partition(net, sl, batch_cells=2)
-    assert big.n_regions == small.n_regions > 10
-    assert pattern_set(big.patterns, net.n_hidden) == pattern_set(small.patterns, net.n_hidden)
-    big.verify()
+    want = oracle_patterns_kd(layers, np.zeros(3), np.eye(3), *cube_halfspaces(3, 2.0), size=2.0)
+    assert big.n_regions == small.n_regions == len(want) > 5
+    assert pattern_set(big.patterns, 9) == pattern_set(small.patterns, 9) == want
+    small.verify()
 
 
 # -- bad input -----------------------------------------------------------------------------
