@@ -282,6 +282,19 @@ def other_section(suite, cases) -> list[str]:
     return lines
 
 
+def kd_section(kd) -> list[str]:
+    """bench/test_kd_speed.py, run on its own into bench/kd.json (its full-space cases take minutes)."""
+    lines = other_section("kd", by_case(kd["rows"], "kd"))
+    lines[0] = "## k-D"
+    lines[1:1] = ["", f"From `{kd['json_path']}`, made by `NUMBA_NUM_THREADS=1 python -m pytest bench/test_kd_speed.py "
+                  f"-q -p no:cacheprovider -k cube_exact --benchmark-json bench/kd.json`; one core. k-D cubes "
+                  "[-1, 1]^k of seeded MLPs (torch default initialisation). Without `-k` the file also runs "
+                  "the naive per-cell LP baseline on the 8x8 nets, the full complex of 4 x 16 nets in R^4 "
+                  "and R^5 and exact LC at P = 3 at 1,000 digits points; only the cases in the JSON are listed. "
+                  "When the CPU column is far below the median, other work held the core."]
+    return lines
+
+
 def targets_section(parts, lcs) -> list[str]:
     lines = [
         "## Targets (DESIGN.md, \"Performance targets\")",
@@ -448,7 +461,7 @@ def extra_sections() -> list[str]:
     return lines
 
 
-def render(data, benches=(), scaling=None, gpu=None, threads=(), memory=None) -> str:
+def render(data, benches=(), scaling=None, gpu=None, threads=(), memory=None, kd=None) -> str:
     lines = [
         "# relugeo benchmark results",
         "",
@@ -469,6 +482,8 @@ def render(data, benches=(), scaling=None, gpu=None, threads=(), memory=None) ->
         for suite in sorted({r["suite"] for r in data["rows"]} - {"partition", "lc"}):
             section = cnn_section if suite == "cnn partition" else functools.partial(other_section, suite)
             lines += section(by_case(data["rows"], suite))
+    if kd is not None:
+        lines += kd_section(kd)
     for path, b in benches:
         lines += bench_markdown(b, path)
     lines += threads_section(threads)
@@ -643,6 +658,8 @@ def main(argv=None) -> None:
                         help="JSON of bench/scaling.py (skipped when absent)")
     parser.add_argument("--gpu", default=str(HERE / "gpu.json"),
                         help="JSON of bench/gpu.py --json (the section says none was recorded when absent)")
+    parser.add_argument("--kd", default=str(HERE / "kd.json"),
+                        help="pytest-benchmark JSON of bench/test_kd_speed.py alone (skipped when absent)")
     parser.add_argument("-o", "--output", default=str(HERE / "RESULTS.md"))
     args = parser.parse_args(argv)
     data = None
@@ -660,7 +677,11 @@ def main(argv=None) -> None:
         run = load(path)
         threads.append((relative(path), run))
     memory = json.loads((HERE / "memory.json").read_text()) if (HERE / "memory.json").exists() else None
-    write_atomic(Path(args.output), render(data, benches, scaling, gpu, threads, memory))
+    kd = None
+    if Path(args.kd).exists():
+        kd = load(Path(args.kd))
+        kd["json_path"] = relative(Path(args.kd))
+    write_atomic(Path(args.output), render(data, benches, scaling, gpu, threads, memory, kd))
     print(f"wrote {args.output}")
 
 

@@ -18,6 +18,7 @@ from .nets import AffineLayer, LinearMap, PWANet, from_torch, load, save
 from .regions import (
     LCResult,
     Partition,
+    PartitionKD,
     Slice,
     TrackResult,
     iter_regions,
@@ -38,6 +39,7 @@ __all__ = [
     "LinearMap",
     "PWANet",
     "Partition",
+    "PartitionKD",
     "RegionLimitError",
     "RelugeoError",
     "Slice",

@@ -172,7 +172,8 @@ def lc(
                                        "'mlp:64-200-200-200-10:relu', or a JSON spec file."),
     method: str = typer.Option("exact", "--method", help="'exact' (every neuron and region met) or "
                                "'vertex' (the published estimator)."),
-    dim: int = typer.Option(2, "--dim", help="Exact method: dimension of the neighbourhood, 1 or 2."),
+    dim: int = typer.Option(2, "--dim", help="Exact method: dimension P of the neighbourhood, 1 to 8 (the "
+                            "cross-polytope of the first P frame directions)."),
     n_directions: Optional[int] = typer.Option(None, "--n-directions", "-P", help="Vertex method: number "
                                                "of directions P (default min(25, D))."),
     layers: str = typer.Option("hidden", "--layers", help="'hidden' neurons only, or 'all' (logits too)."),

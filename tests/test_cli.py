@@ -74,7 +74,7 @@ def test_partition_command_writes_the_arrays(run_dir):
     [
         (["--radius", "-1"], "radius"),
         (["--radius", "0.5", "--method", "sampled"], "method"),
-        (["--radius", "0.5", "--dim", "3"], "dim"),
+        (["--radius", "0.5", "--dim", "9"], "dim"),
     ],
 )
 def test_lc_bad_options_fail_cleanly_and_write_nothing(run_dir, args, match):

@@ -152,7 +152,7 @@ def test_frame_table_and_group_summary():
         (dict(radius=float("nan")), "radius"),
         (dict(method="vertex", n_directions=5), "n_directions"),
         (dict(method="sampled"), "method must be one of"),
-        (dict(dim=3), "dim must be 1 or 2"),
+        (dict(dim=9), "dim must be an integer from 1 to 8"),
         (dict(layers="logits"), "layers must be"),
         (dict(batch_size=0), "batch_size"),
         (dict(groups=["a"]), "groups"),

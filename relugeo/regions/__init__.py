@@ -4,6 +4,7 @@ from .adjacency import RegionGraph
 from .complexity import LCResult, frame, local_complexity
 from .correspondence import Correspondence, correspond
 from .partition import Partition, partition
+from .partition_kd import PartitionKD
 from .region_stats import (
     decision_boundary_distance,
     density_by_distance,
@@ -20,6 +21,7 @@ __all__ = [
     "Correspondence",
     "LCResult",
     "Partition",
+    "PartitionKD",
     "RegionGraph",
     "Slice",
     "TrackResult",

@@ -15,6 +15,8 @@ import numpy as np
 from ..kernels import backend, resolve_device
 from ..nets.pwanet import PWANet
 from . import certify, engine, warmup
+from .complexity_kd import exact_kd
+from .polytopes import MAX_DIM
 
 
 def frame(input_dim: int, n_directions: int, seed: int = 0) -> np.ndarray:
@@ -36,11 +38,14 @@ def frame(input_dim: int, n_directions: int, seed: int = 0) -> np.ndarray:
 
 
 def cross_polytope(dim: int, radius: float) -> np.ndarray:
-    """Vertices of the l1 ball of radius r in slice coordinates: (4, 2) ccw, or (2, 1)."""
+    """Vertices of the l1 ball of radius r in slice coordinates: (4, 2) ccw, (2, 1), or (2k, k)
+    ordered ``+r e_1, -r e_1, +r e_2, ...`` for k >= 3."""
     r = float(radius)
     if dim == 1:
         return np.array([[-r], [r]])
-    return np.array([[r, 0.0], [0.0, r], [-r, 0.0], [0.0, -r]])
+    if dim == 2:
+        return np.array([[r, 0.0], [0.0, r], [-r, 0.0], [0.0, -r]])
+    return np.stack([r * np.eye(dim), -r * np.eye(dim)], axis=1).reshape(2 * dim, dim)
 
 
 @dataclass
@@ -159,8 +164,11 @@ def local_complexity(
     X : array_like of shape (N, D)
     radius : float
         r > 0, in input units.
-    dim : {1, 2}, default 2
-        Exact method: dimension of the neighbourhood (a segment or a square).
+    dim : int in 1..8, default 2
+        Exact method: dimension P of the neighbourhood, the cross-polytope
+        ``x +- r v_p`` of the first P columns of the frame (a segment, a square,
+        an octahedron, ...): the same frame as ``method="vertex",
+        n_directions=P``. For P >= 3 ``boundary_density`` is NaN.
     method : {"exact", "vertex"}, default "exact"
         ``"exact"`` counts every neuron and region met by the neighbourhood;
         ``"vertex"`` is the published estimator (Humayun et al. 2024), which
@@ -224,8 +232,8 @@ def local_complexity(
         if groups.shape != (X.shape[0],):
             raise ValueError(f"groups must have shape ({X.shape[0]},); got {groups.shape}")
     if method == "exact":
-        if dim not in (1, 2):
-            raise ValueError(f"dim must be 1 or 2 for the exact method; got {dim!r}")
+        if dim not in range(1, MAX_DIM + 1):
+            raise ValueError(f"dim must be an integer from 1 to {MAX_DIM} for the exact method; got {dim!r}")
         if dim > net.input_dim:
             raise ValueError(f"dim = {dim} exceeds the input dimension {net.input_dim}")
         P = dim
@@ -303,6 +311,8 @@ def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str
            predicates: str = "tolerance"):
     N = X.shape[0]
     k = V.shape[1]
+    if k >= 3:
+        return exact_kd(net, X, radius, V, layers, device)
     with_logits = layers == "all"
     widths = list(net.widths)
     layer_offset = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)

@@ -22,6 +22,7 @@ from threadpoolctl import ThreadpoolController
 from ..errors import RegionLimitError
 from ..kernels import backend, cpu, resolve_device
 from ..nets.pwanet import PWANet
+from . import engine_kd
 
 DEFAULT_TOL = 1e-10
 BATCH_BYTES = 1 << 19  # per-batch cell maps sized to stay in cache
@@ -169,6 +170,8 @@ def count_batch(net: PWANet, batch: CellBatch, tol: float, device: str = "cpu", 
     (kernels of ``device``, see :func:`relugeo.kernels.backend`; with a ``certifier``,
     the certified kernels: cells they cannot decide count no children here and are
     listed in ``Counted.undecided``)."""
+    if isinstance(batch, engine_kd.CellBatchKD):
+        return engine_kd.count_batch(net, batch, tol, device)
     layer = net.layers[batch.layer]
     k = batch.pre.shape[1] - 1
     undecided = None
@@ -193,6 +196,8 @@ def split_batch(net: PWANet, batch: CellBatch, tol: float, counted: Counted | No
                 start: int = 0, stop: int | None = None, device: str = "cpu", certifier=None) -> CellBatch:
     """Split cells ``start:stop`` of ``batch`` by the neurons of ``batch.layer``;
     return the children with the map of the next layer (or of the logits) on each."""
+    if isinstance(batch, engine_kd.CellBatchKD):
+        return engine_kd.split_batch(net, batch, tol, counted, start, stop, device)
     return _write_children(net, batch, tol, counted, start, stop, device, certifier)[0]
 
 
@@ -407,12 +412,12 @@ def _cells(item) -> int:
 
 
 def _defer_maps(net: PWANet, item: tuple, batch_cells: int, device: str) -> bool:
-    """Whether a group's children are many enough to get their maps a range at a time: a single cell
-    cut into more than four batches' worth of pieces (the first layer's cell in a wide net), on the
-    CPU, with a dense next layer."""
+    """Whether a group's children are many enough to get their maps a range at a time: a single 1-D or
+    2-D cell cut into more than four batches' worth of pieces (the first layer's cell in a wide net),
+    on the CPU, with a dense next layer."""
     batch, counted, start, stop = item
-    return (stop - start == 1 and int(counted.npieces[start]) > 4 * batch_cells and resolve_device(device) == "cpu"
-            and net.layers[batch.layer + 1].is_dense)
+    return (isinstance(batch, CellBatch) and stop - start == 1 and int(counted.npieces[start]) > 4 * batch_cells
+            and resolve_device(device) == "cpu" and net.layers[batch.layer + 1].is_dense)
 
 
 def _walk(stack, net, tol, batch_cells, max_regions, depth, device="cpu", certifier=None, expand_to=None):

@@ -427,7 +427,9 @@ def partition(
     net : PWANet
         From :func:`relugeo.from_torch` or :func:`relugeo.load`.
     slice_ : Slice
-        A 1-D segment or a 2-D convex polygon in an affine slice of input space.
+        A 1-D segment, a 2-D convex polygon or a convex polytope of dimension
+        3..8 in an affine slice of input space, or :meth:`Slice.full` (all of
+        R^D, D <= 8).
     max_regions : int or None, default 10_000_000
         Raise :class:`RegionLimitError` instead of growing past this many regions.
     batch_cells : int, optional
@@ -451,13 +453,26 @@ def partition(
 
     Returns
     -------
-    Partition
+    Partition, or PartitionKD for k >= 3 and for :meth:`Slice.full`
     """
     _check_inputs(net, slice_)
     if predicates not in ("tolerance", "certified"):
         raise ValueError(f"predicates must be 'tolerance' or 'certified'; got {predicates!r}")
     if predicates == "certified":
+        if slice_.is_full or slice_.dim >= 3:
+            raise ValueError("predicates='certified' covers 1-D and 2-D slices; k-D slices and Slice.full use "
+                             "predicates='tolerance'")
         certify.check_supported(net, device)
+    if slice_.is_full:
+        from .full_space import partition_full
+
+        return partition_full(net, slice_, max_regions=max_regions, batch_cells=batch_cells, tol=tol,
+                              device=device)
+    if slice_.dim >= 3:
+        from .partition_kd import partition_kd
+
+        return partition_kd(net, slice_, max_regions=max_regions, batch_cells=batch_cells, tol=tol,
+                            device=device)
     warmup.ensure_compiled()
     t0 = time.perf_counter()
     centre = _domain_centre(slice_)

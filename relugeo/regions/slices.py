@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidSliceError
+from .polytopes import MAX_DIM, hull_facets, polytope_volume
 
 
 def _as_vector(x, name: str) -> np.ndarray:
@@ -17,7 +18,7 @@ def _as_vector(x, name: str) -> np.ndarray:
 
 
 class Slice:
-    """A convex domain in a k-dimensional affine slice of input space (k = 1 or 2).
+    """A convex domain in a k-dimensional affine slice of input space (k = 1 to 8).
 
     A point with slice coordinates ``u`` (shape (k,)) is the input
     ``x = origin + basis @ u``.
@@ -31,18 +32,30 @@ class Slice:
         (as for :meth:`through` and :meth:`segment`).
     vertices : array_like of shape (m, k)
         k = 2: a convex polygon (either orientation; stored counter-clockwise);
-        k = 1: the two ends of a segment, ``[[t0], [t1]]``.
+        k = 1: the two ends of a segment, ``[[t0], [t1]]``;
+        k = 3..8: any points whose convex hull is the domain (a bounded,
+        full-dimensional polytope); only the hull's vertices are kept, and its
+        facets are ``facets`` (F, k + 1): ``facets[f, :k] @ u + facets[f, k] <= 0``
+        inside, unit outward normals.
+
+    :meth:`full` stands for all of R^D (``is_full``), unbounded regions included.
     """
+
+    is_full = False
+    facets: np.ndarray | None = None
 
     def __init__(self, origin, basis, vertices):
         origin = _as_vector(origin, "origin")
         basis = np.asarray(basis, dtype=np.float64)
         if basis.ndim == 1:
             basis = basis[:, None]
-        if basis.ndim != 2 or basis.shape[0] != origin.shape[0] or basis.shape[1] not in (1, 2):
+        if basis.ndim != 2 or basis.shape[0] != origin.shape[0] or not 1 <= basis.shape[1] <= MAX_DIM:
             raise InvalidSliceError(
-                f"basis must have shape (D, k) with D = {origin.shape[0]} and k in (1, 2); got {basis.shape}"
+                f"basis must have shape (D, k) with D = {origin.shape[0]} and k in 1..{MAX_DIM}; got {basis.shape}"
             )
+        if basis.shape[1] > basis.shape[0]:
+            raise InvalidSliceError(f"basis has k = {basis.shape[1]} columns but the inputs have only "
+                                    f"D = {basis.shape[0]} dimensions; k must be at most D")
         if not np.isfinite(basis).all():
             raise InvalidSliceError("basis contains NaN or inf")
         k = basis.shape[1]
@@ -60,8 +73,10 @@ class Slice:
             raise InvalidSliceError("vertices contain NaN or inf")
         if k == 1:
             vertices = _check_segment(vertices)
-        else:
+        elif k == 2:
             vertices = _check_convex_polygon(vertices)
+        else:
+            vertices, self.facets, _ = hull_facets(vertices)
         self.origin = origin
         self.basis = basis
         self.vertices = vertices
@@ -139,6 +154,47 @@ class Slice:
             return cls(origin, basis, [[-h], [h]])
         return cls(origin, basis, [[-h, -h], [h, -h], [h, h], [-h, h]])
 
+    @classmethod
+    def cube(cls, origin, basis, radius: float) -> "Slice":
+        """The cube ``[-r, r]^k`` of a k-D slice (k = 1..8; vertices in lexicographic sign order)."""
+        basis, r = _basis_and_radius(basis, radius)
+        k = basis.shape[1]
+        if k == 2:
+            return cls.square(origin, basis, r)
+        signs = ((np.arange(2**k)[:, None] >> np.arange(k)[::-1]) & 1) * 2.0 - 1.0
+        return cls(origin, basis, r * signs)
+
+    @classmethod
+    def cross_polytope(cls, origin, basis, radius: float) -> "Slice":
+        """The l1 ball of radius r of a k-D slice: vertices ``+- r e_p`` (k = 1..8).
+
+        With an orthonormal basis this is the neighbourhood of local complexity
+        (``local_complexity(..., dim=k)`` on the frame ``basis``).
+        """
+        from .complexity import cross_polytope
+
+        basis, r = _basis_and_radius(basis, radius)
+        return cls(origin, basis, cross_polytope(basis.shape[1], r))
+
+    @classmethod
+    def full(cls, input_dim: int) -> "Slice":
+        """All of R^D (identity basis, origin 0) for a net with D <= 8 inputs; regions may be unbounded.
+
+        ``relugeo.partition`` splits it exactly by homogenising the network
+        (see :mod:`relugeo.regions.full_space`); ``area`` is inf.
+        """
+        D = int(input_dim)
+        if not 1 <= D <= MAX_DIM:
+            raise InvalidSliceError(
+                f"Slice.full needs an input dimension between 1 and {MAX_DIM}; got input_dim = {input_dim!r}"
+            )
+        sl = cls.__new__(cls)
+        sl.origin = np.zeros(D)
+        sl.basis = np.eye(D)
+        sl.vertices = np.zeros((0, D))
+        sl.is_full = True
+        return sl
+
     # -- facts -----------------------------------------------------------------
     anchors: np.ndarray | None = None
 
@@ -153,8 +209,12 @@ class Slice:
 
     @property
     def area(self) -> float:
-        """Area (k = 2) or length (k = 1) of the domain in slice units."""
+        """Area (k = 2), length (k = 1) or volume (k >= 3) of the domain in slice units; inf for :meth:`full`."""
         v = self.vertices
+        if self.is_full:
+            return float("inf")
+        if self.dim >= 3:
+            return polytope_volume(v)
         if self.dim == 1:
             return float(v[1, 0] - v[0, 0])
         return 0.5 * _twice_signed_area(v)
@@ -162,7 +222,7 @@ class Slice:
     @property
     def scale(self) -> float:
         """Largest absolute slice coordinate of the domain (sets the tolerance scale)."""
-        return float(np.abs(self.vertices).max())
+        return float(np.abs(self.vertices).max()) if len(self.vertices) else float("inf")
 
     def to_input(self, u) -> np.ndarray:
         """Map slice coordinates (N, k) to inputs (N, D)."""
@@ -170,8 +230,20 @@ class Slice:
         return self.origin + u @ self.basis.T
 
     def __repr__(self) -> str:
+        if self.is_full:
+            return f"Slice(all of R^{self.input_dim})"
         kind = "segment" if self.dim == 1 else f"{len(self.vertices)}-gon"
+        if self.dim >= 3:
+            kind = f"{self.dim}-polytope with {len(self.vertices)} vertices"
         return f"Slice({kind} in a {self.dim}-D slice of R^{self.input_dim}, area={self.area:.6g})"
+
+
+def _basis_and_radius(basis, radius) -> tuple[np.ndarray, float]:
+    r = float(radius)
+    if not (np.isfinite(r) and r > 0):
+        raise InvalidSliceError(f"radius must be a finite number > 0; got {radius!r}")
+    basis = np.asarray(basis, dtype=np.float64)
+    return (basis[:, None] if basis.ndim == 1 else basis), r
 
 
 def _check_segment(v: np.ndarray) -> np.ndarray:

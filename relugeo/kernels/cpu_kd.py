@@ -1,0 +1,428 @@
+"""CPU kernels for k-dimensional cells (numba njit / prange; the engine uses them for k >= 3).
+
+A cell is a convex polytope of the slice given by its vertices ``X`` (V, k)
+and, per vertex, the hyperplanes it lies on: a bitset ``I`` (V, W) of global
+facet ids (id ``f`` is bit ``f % 64`` of word ``f // 64``). Ids ``0..F-1`` are
+the domain's facets, id ``F + g`` the zero set of the neuron whose pattern bit
+is ``g``. Vertices are not shared between cells.
+
+A neuron's zero set on a cell is ``s(u) = sum_r pre[c, r, i] * u_r + pre[c, k, i]``.
+A vertex is ON it when ``|s| <= eps`` with ``eps = tol * (sum_r |pre[c, r, i]| * U
++ |pre[c, k, i]|)`` (U the largest |u| of the cell's domain): the rule of the
+2-D kernels (``cpu._line_eps``) for any k. The neuron CUTS the cell when one
+vertex has ``s > eps`` and another ``s < -eps``.
+
+A cut makes one new vertex on every edge from a positive to a negative vertex.
+Vertices ``a`` and ``b`` span an edge iff no third vertex lies on every
+hyperplane common to ``a`` and ``b``: the hyperplanes common to both cut out
+the smallest face holding them, and a face with two vertices is an edge. The
+test is exact because every vertex lists every recorded hyperplane it lies
+on: a new vertex inside edge ``ab`` lies on exactly the hyperplanes of the
+edge plus the cutting one, and a vertex on the cutting hyperplane gains it.
+Both children keep the vertices on their side, those on the hyperplane and
+the new vertices.
+
+There are no CUDA twins of these kernels: the engine refuses ``device="cuda"``
+for k >= 3.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .cpu import CHUNK, _finish_child, _mask_row
+
+
+@njit(cache=True)
+def _popcount(x):
+    c = 0
+    while x != np.uint64(0):
+        x &= x - np.uint64(1)
+        c += 1
+    return c
+
+
+@njit(cache=True)
+def _plane_eps(pre, cell, i, uscale, tol):
+    """The on-hyperplane tolerance of neuron ``i`` on ``cell`` (``cpu._line_eps`` for any k)."""
+    k = pre.shape[1] - 1
+    g = 0.0
+    for r in range(k):
+        g += abs(pre[cell, r, i])
+    return tol * (g * uscale + abs(pre[cell, k, i]))
+
+
+@njit(cache=True)
+def _plane_value(pre, cell, i, X, q):
+    k = pre.shape[1] - 1
+    v = 0.0
+    for r in range(k):
+        v += pre[cell, r, i] * X[q, r]
+    return v + pre[cell, k, i]
+
+
+@njit(cache=True)
+def _new_workspace(k, W, cap_v, cap_p, cap_j, cap_m, cap_n):
+    """Double-buffered storage for splitting one polytope by many hyperplanes.
+
+    Slots 0 and 1 alternate as source and destination: vertices PX (2, cap_v, k),
+    incidences PI (2, cap_v, W), piece offsets OFF (2, cap_p + 1), sides SID
+    (2, cap_p, words) with bit j set where the piece lies on hyperplane j's positive
+    side; per-piece scratch S, SG (cap_m,); new vertices NX (cap_n, k), NI (cap_n, W).
+    """
+    return (
+        np.empty((2, cap_v, k)),
+        np.empty((2, cap_v, W), dtype=np.uint64),
+        np.zeros((2, cap_p + 1), dtype=np.int64),
+        np.zeros((2, cap_p, max(1, (cap_j + 63) // 64)), dtype=np.uint64),
+        np.empty(cap_m),
+        np.empty(cap_m, dtype=np.int8),
+        np.empty((cap_n, k)),
+        np.empty((cap_n, W), dtype=np.uint64),
+    )
+
+
+@njit(cache=True)
+def _grow_workspace(ws, cap_v, cap_p, cap_j, cap_m, cap_n):
+    """``ws`` itself when it holds the capacities asked for, else a larger copy."""
+    PX, PI, OFF, SID, S, SG, NX, NI = ws
+    v0 = PX.shape[1]
+    p0 = OFF.shape[1] - 1
+    j0 = SID.shape[2] * 64
+    m0 = S.shape[0]
+    n0 = NX.shape[0]
+    if cap_v <= v0 and cap_p <= p0 and cap_j <= j0 and cap_m <= m0 and cap_n <= n0:
+        return ws
+    new = _new_workspace(PX.shape[2], PI.shape[2], max(cap_v, 2 * v0 if cap_v > v0 else v0),
+                         max(cap_p, 2 * p0 if cap_p > p0 else p0), max(cap_j, j0),
+                         max(cap_m, 2 * m0 if cap_m > m0 else m0), max(cap_n, 2 * n0 if cap_n > n0 else n0))
+    new[0][:, :v0] = PX
+    new[1][:, :v0] = PI
+    new[2][:, : p0 + 1] = OFF
+    new[3][:, :p0, : SID.shape[2]] = SID
+    new[4][:m0] = S
+    new[5][:m0] = SG
+    new[6][:n0] = NX
+    new[7][:n0] = NI
+    return new
+
+
+@njit(cache=True)
+def _is_edge(PI, slot, ps, m, a, b, k):
+    """Whether vertices ``a`` and ``b`` of the piece starting at ``ps`` span one of its edges."""
+    W = PI.shape[2]
+    cnt = 0
+    for w in range(W):
+        cnt += _popcount(PI[slot, ps + a, w] & PI[slot, ps + b, w])
+    if cnt < k - 1:
+        return False
+    for c in range(m):
+        if c == a or c == b:
+            continue
+        inside = True
+        for w in range(W):
+            cw = PI[slot, ps + a, w] & PI[slot, ps + b, w]
+            if PI[slot, ps + c, w] & cw != cw:
+                inside = False
+                break
+        if inside:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _split_polytope(ws, X, I, st, en, pre, cell, cuts, kc, uscale, tol, fbase):
+    """Split the polytope ``st:en`` of ``cell`` by the hyperplanes of neurons ``cuts[:kc]``.
+
+    The hyperplane of neuron ``i`` gets the facet id ``fbase + i``. Returns
+    ``(ws, n_pieces, slot)``: the pieces are ``OFF[slot, p]:OFF[slot, p + 1]`` of
+    the workspace, and bit j of ``SID[slot, p]`` is set where piece p lies on
+    the positive side of hyperplane j.
+    """
+    k = X.shape[1]
+    W = I.shape[1]
+    n = en - st
+    ws = _grow_workspace(ws, n, 2, kc, n, 1)
+    PX, PI, OFF, SID, S, SG, NX, NI = ws
+    for q in range(n):
+        for r in range(k):
+            PX[0, q, r] = X[st + q, r]
+        for w in range(W):
+            PI[0, q, w] = I[st + q, w]
+    OFF[0, 0] = 0
+    OFF[0, 1] = n
+    for w in range(SID.shape[2]):
+        SID[0, 0, w] = 0
+    npc = 1
+    for j in range(kc):
+        i = cuts[j]
+        eps = _plane_eps(pre, cell, i, uscale, tol)
+        fid = fbase + i
+        fw = fid >> 6
+        fb = np.uint64(1) << np.uint64(fid & 63)
+        jw = j >> 6
+        jb = np.uint64(1) << np.uint64(j & 63)
+        src = j & 1
+        dst = 1 - src
+        nb = 0
+        wv = 0
+        OFF[dst, 0] = 0
+        for p in range(npc):
+            ps = OFF[src, p]
+            m = OFF[src, p + 1] - ps
+            ws = _grow_workspace(ws, wv + m, nb + 2, kc, m, 1)
+            PX, PI, OFF, SID, S, SG, NX, NI = ws
+            has_pos = False
+            has_neg = False
+            for q in range(m):
+                v = 0.0
+                for r in range(k):
+                    v += pre[cell, r, i] * PX[src, ps + q, r]
+                v += pre[cell, k, i]
+                S[q] = v
+                if v > eps:
+                    SG[q] = 1
+                    has_pos = True
+                elif v < -eps:
+                    SG[q] = -1
+                    has_neg = True
+                else:
+                    SG[q] = 0
+            if not (has_pos and has_neg):
+                for q in range(m):
+                    for r in range(k):
+                        PX[dst, wv, r] = PX[src, ps + q, r]
+                    for w in range(W):
+                        PI[dst, wv, w] = PI[src, ps + q, w]
+                    wv += 1
+                for w in range(jw + 1):
+                    SID[dst, nb, w] = SID[src, p, w]
+                if j & 63 == 0:
+                    SID[dst, nb, jw] = 0
+                if has_pos:
+                    SID[dst, nb, jw] |= jb
+                nb += 1
+                OFF[dst, nb] = wv
+                continue
+            # the new vertices: one on every edge from a positive to a negative vertex
+            nn = 0
+            for a in range(m):
+                if SG[a] <= 0:
+                    continue
+                for b in range(m):
+                    if SG[b] >= 0 or not _is_edge(PI, src, ps, m, a, b, k):
+                        continue
+                    if nn >= NX.shape[0]:
+                        ws = _grow_workspace(ws, 0, 0, 0, 0, nn + 1)
+                        PX, PI, OFF, SID, S, SG, NX, NI = ws
+                    t = S[a] / (S[a] - S[b])
+                    for r in range(k):
+                        x0 = PX[src, ps + a, r]
+                        NX[nn, r] = x0 + t * (PX[src, ps + b, r] - x0)
+                    for w in range(W):
+                        NI[nn, w] = PI[src, ps + a, w] & PI[src, ps + b, w]
+                    NI[nn, fw] |= fb
+                    nn += 1
+            # two pieces: the positive side first, then the negative side
+            for side in (1, -1):
+                ws = _grow_workspace(ws, wv + m + nn, nb + 2, kc, m, nn)
+                PX, PI, OFF, SID, S, SG, NX, NI = ws
+                w0 = wv
+                for q in range(m):
+                    if SG[q] * side >= 0:
+                        for r in range(k):
+                            PX[dst, wv, r] = PX[src, ps + q, r]
+                        for w in range(W):
+                            PI[dst, wv, w] = PI[src, ps + q, w]
+                        if SG[q] == 0:
+                            PI[dst, wv, fw] |= fb
+                        wv += 1
+                for q in range(nn):
+                    for r in range(k):
+                        PX[dst, wv, r] = NX[q, r]
+                    for w in range(W):
+                        PI[dst, wv, w] = NI[q, w]
+                    wv += 1
+                if wv - w0 >= k + 1:
+                    for w in range(jw + 1):
+                        SID[dst, nb, w] = SID[src, p, w]
+                    if j & 63 == 0:
+                        SID[dst, nb, jw] = 0
+                    if side == 1:
+                        SID[dst, nb, jw] |= jb
+                    nb += 1
+                    OFF[dst, nb] = wv
+                else:
+                    wv = w0
+        npc = nb
+    return ws, npc, kc & 1
+
+
+def split_polytope(vertices, incidence, planes, uscale, tol=1e-10, fbase=0):
+    """Split one convex polytope by a sequence of hyperplanes (reference entry point).
+
+    Parameters
+    ----------
+    vertices : ndarray of shape (n, k), float64
+    incidence : ndarray of shape (n, W), uint64
+        Facet-id bitset of every vertex (see the module notes).
+    planes : ndarray of shape (J, k + 1), float64
+        Hyperplane j is ``planes[j, :k] @ u + planes[j, k] = 0``; it gets the
+        facet id ``fbase + j``.
+
+    Returns
+    -------
+    pieces : list of (vertices (m, k), incidence (m, W), sides (J,) uint8)
+    """
+    v = np.ascontiguousarray(vertices, dtype=np.float64)
+    inc = np.ascontiguousarray(incidence, dtype=np.uint64)
+    planes = np.ascontiguousarray(planes, dtype=np.float64).reshape(-1, v.shape[1] + 1)
+    J = planes.shape[0]
+    pre = np.ascontiguousarray(planes.T[None])
+    ws = _new_workspace(v.shape[1], inc.shape[1], 16, 4, max(J, 1), 16, 16)
+    ws, npc, slot = _split_polytope(ws, v, inc, 0, len(v), pre, 0, np.arange(J, dtype=np.int32), J,
+                                    float(uscale), float(tol), int(fbase))
+    PX, PI, OFF, SID = ws[:4]
+    out = []
+    for p in range(npc):
+        a, b = OFF[slot, p], OFF[slot, p + 1]
+        sides = ((SID[slot, p][np.arange(J) >> 6] >> (np.arange(J) & 63).astype(np.uint64)) & np.uint64(1))
+        out.append((PX[slot, a:b].copy(), PI[slot, a:b].copy(), sides.astype(np.uint8)))
+    return out
+
+
+@njit(cache=True)
+def _polytope_signs(pre, cell, X, st, en, uscale, tol, bits, cuts, hi, lo, slopes):
+    """Classify every neuron on one cell (``cpu._cell_signs`` for any k); returns the number cutting."""
+    n = pre.shape[2]
+    for i in range(n):
+        hi[i] = -np.inf
+        lo[i] = np.inf
+    for q in range(st, en):
+        for i in range(n):
+            v = _plane_value(pre, cell, i, X, q)
+            hi[i] = max(hi[i], v)
+            lo[i] = min(lo[i], v)
+    ncut = 0
+    for i in range(n):
+        if slopes[i] == 1.0:
+            bits[i] = 0
+            continue
+        eps = _plane_eps(pre, cell, i, uscale, tol)
+        pos = hi[i] > eps
+        if pos and lo[i] < -eps:
+            cuts[ncut] = i
+            ncut += 1
+            bits[i] = 0
+        else:
+            bits[i] = 1 if pos else 0
+    return ncut
+
+
+@njit(cache=True, parallel=True)
+def split_polytopes_count(pre, off, X, I, uscale, tol, fbase, slopes):
+    """Pass 1 of splitting a batch of k-D cells by one layer's neurons.
+
+    Parameters
+    ----------
+    pre : ndarray of shape (C, k + 1, n), float64
+        The layer's pre-activation map on each cell.
+    off : ndarray of shape (C + 1,), int64
+        Cell offsets into ``X`` (V, k) float64 and ``I`` (V, W) uint64.
+    uscale : ndarray of shape (C,), float64
+    fbase : int
+        Facet id of the layer's neuron 0.
+    slopes : ndarray of shape (n,), float64
+
+    Returns
+    -------
+    bits, cuts, ncut, npieces, nverts, masked
+        As :func:`relugeo.kernels.cpu.split_cells_count`.
+    """
+    C = pre.shape[0]
+    n = pre.shape[2]
+    k = X.shape[1]
+    bits = np.empty((C, n), dtype=np.uint8)
+    cuts = np.empty((C, n), dtype=np.int32)
+    ncut = np.zeros(C, dtype=np.int64)
+    npieces = np.ones(C, dtype=np.int64)
+    nverts = np.empty(C, dtype=np.int64)
+    masked = np.empty_like(pre)
+    for ch in prange((C + CHUNK - 1) // CHUNK):
+        ws = _new_workspace(k, I.shape[1], 256, 16, 64, 64, 64)
+        hi = np.empty(n)
+        lo = np.empty(n)
+        for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
+            st = off[cell]
+            en = off[cell + 1]
+            kc = _polytope_signs(pre, cell, X, st, en, uscale[cell], tol, bits[cell], cuts[cell], hi, lo,
+                                 slopes)
+            ncut[cell] = kc
+            _mask_row(pre, cell, bits, slopes, masked)
+            if kc == 0:
+                nverts[cell] = en - st
+            else:
+                ws, npc, slot = _split_polytope(ws, X, I, st, en, pre, cell, cuts[cell], kc, uscale[cell], tol,
+                                                fbase)
+                npieces[cell] = npc
+                nverts[cell] = ws[2][slot, npc]
+    return bits, cuts, ncut, npieces, nverts, masked
+
+
+@njit(cache=True, parallel=True)
+def split_polytopes_write(pre, off, X, I, uscale, tol, fbase, slopes, pat, bit_offset,
+                          bits, cuts, ncut, piece_start, vert_start, base, wt,
+                          coff, cX, cI, cpat, cnext, cparent):
+    """Pass 2: write the children counted by :func:`split_polytopes_count`.
+
+    Same contract as :func:`relugeo.kernels.cpu.split_cells_write`, with the
+    children's vertices ``cX`` (NV, k) and incidences ``cI`` (NV, W).
+    """
+    C = pre.shape[0]
+    k = X.shape[1]
+    W = I.shape[1]
+    no_cut = np.zeros(1, dtype=np.uint64)
+    for ch in prange((C + CHUNK - 1) // CHUNK):
+        ws = _new_workspace(k, W, 256, 16, 64, 64, 64)
+        for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
+            st = off[cell]
+            en = off[cell + 1]
+            kc = ncut[cell]
+            p0 = piece_start[cell]
+            w0 = vert_start[cell]
+            if kc == 0:
+                m = en - st
+                cX[w0 : w0 + m] = X[st:en]
+                cI[w0 : w0 + m] = I[st:en]
+                coff[p0 + 1] = w0 + m
+                cparent[p0] = cell
+                _finish_child(p0, cell, pre, bits, cuts, 0, no_cut, slopes, pat, bit_offset, base, wt, cpat,
+                              cnext)
+                continue
+            ws, npc, slot = _split_polytope(ws, X, I, st, en, pre, cell, cuts[cell], kc, uscale[cell], tol,
+                                            fbase)
+            PX, PI, OFF, SID = ws[0], ws[1], ws[2], ws[3]
+            m = OFF[slot, npc]
+            cX[w0 : w0 + m] = PX[slot, :m]
+            cI[w0 : w0 + m] = PI[slot, :m]
+            for p in range(npc):
+                child = p0 + p
+                coff[child + 1] = w0 + OFF[slot, p + 1]
+                cparent[child] = cell
+                _finish_child(child, cell, pre, bits, cuts, kc, SID[slot, p], slopes, pat, bit_offset, base, wt,
+                              cpat, cnext)
+    return None
+
+
+@njit(cache=True, parallel=True)
+def cell_incidence_union(off, I):
+    """The union of the incidence bitsets of every cell's vertices: (C, W) uint64."""
+    C = off.shape[0] - 1
+    W = I.shape[1]
+    out = np.zeros((C, W), dtype=np.uint64)
+    for c in prange(C):
+        for q in range(off[c], off[c + 1]):
+            for w in range(W):
+                out[c, w] |= I[q, w]
+    return out

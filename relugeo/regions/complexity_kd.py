@@ -1,0 +1,78 @@
+"""Exact local complexity in P-dimensional neighbourhoods, P = 3..8 (k-D cells)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..kernels import cpu_kd
+from ..nets.pwanet import PWANet
+from . import engine, engine_kd
+from .polytopes import hull_facets
+
+
+def _cross_polytope(k: int, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices ``+- r e_p`` (2k, k) and their facet incidences (2k, 2^k) bool."""
+    v = np.stack([radius * np.eye(k), -radius * np.eye(k)], axis=1).reshape(2 * k, k)
+    _, facets, inc = hull_facets(v, "the cross-polytope")
+    return v, inc
+
+
+def _hidden_hits(b: engine_kd.CellBatchKD, n_hidden: int) -> np.ndarray:
+    """Which hidden neurons' hyperplanes bound each cell, (C, n_hidden) uint8."""
+    union = cpu_kd.cell_incidence_union(b.off, b.I)
+    bits = np.unpackbits(union.view(np.uint8), axis=1, bitorder="little")
+    return bits[:, b.n_domain_facets : b.n_domain_facets + n_hidden]
+
+
+def exact_kd(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str, device: str = "cpu"):
+    """Neurons per layer (N, n_layers), regions (N,) and NaN boundary densities (N,) of the
+    cross-polytopes of radius ``radius`` spanned by the frame ``V`` (D, P) around the rows of ``X``.
+
+    A neuron is counted at a point when its zero set cuts one of the point's
+    cells. The last hidden layer's regions are counted without being built:
+    its cells are split by the count pass only.
+    """
+    N = X.shape[0]
+    k = V.shape[1]
+    with_logits = layers == "all"
+    widths = list(net.widths)
+    offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+    n_hidden = int(offsets[-1])
+    H = n_hidden + (net.output_dim if with_logits else 0)
+    counts = np.zeros(N, dtype=np.int64)
+    hits = np.zeros((N, max(H, 1)), dtype=np.uint8)
+    domain, inc = _cross_polytope(k, radius)
+    roots = engine_kd.root_batch(net, X, V, domain, inc)
+    tol = engine.DEFAULT_TOL
+    depth = len(widths)
+
+    def mark_cuts(b, ncut, cuts, first):
+        cell, j = np.nonzero(np.arange(cuts.shape[1])[None, :] < ncut[:, None])
+        hits[b.root[cell], first + cuts[cell, j]] = 1
+
+    if with_logits or depth == 0:
+        logit_slopes = np.zeros(net.output_dim)
+
+        def consume(b: engine_kd.CellBatchKD) -> None:
+            np.add.at(counts, b.root, 1)
+            np.maximum.at(hits[:, :n_hidden], b.root, _hidden_hits(b, n_hidden))
+            if with_logits:
+                _, cuts, ncut, _, _, _ = cpu_kd.split_polytopes_count(
+                    b.pre, b.off, b.X, b.I, b.uscale, tol, b.n_domain_facets + n_hidden, logit_slopes)
+                mark_cuts(b, ncut, cuts, n_hidden)
+
+        engine.walk(net, roots, consume, device=device)
+    else:
+        last = depth - 1
+
+        def consume(b: engine_kd.CellBatchKD) -> None:
+            c = engine_kd.count_batch(net, b, tol, device)
+            np.add.at(counts, b.root, c.npieces)
+            np.maximum.at(hits[:, :n_hidden], b.root, _hidden_hits(b, n_hidden))
+            mark_cuts(b, c.ncut, c.cuts, offsets[last])
+
+        engine.walk(net, roots, consume, final_layer=last, device=device)
+    bounds = list(offsets) + ([H] if with_logits else [])
+    neurons = np.stack([hits[:, bounds[j]:bounds[j + 1]].sum(axis=1) for j in range(len(bounds) - 1)],
+                       axis=1).astype(np.int64)
+    return neurons, counts, np.full(N, np.nan)
