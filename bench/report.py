@@ -445,9 +445,12 @@ def memory_section(mem) -> list[str]:
         how = f" (streamed, {r['batch_regions']:,} per piece)" if r.get("stream") else ""
         verify = f"{r['verify_s']:.1f} s" if "verify_s" in r else "per piece"
         peak_v = f"{r['peak_verify_gib']:.2f} GiB" if "peak_verify_gib" in r else "-"
-        lines.append(f"| {r['case']}{how} | {r['regions']:,} | {r['partition_s']:.1f} s "
+        note = " (includes the first compilation)" if r.get("note") else ""
+        lines.append(f"| {r['case']}{how} | {r['regions']:,} | {r['partition_s']:.1f} s{note} "
                      f"| {r['peak_partition_gib']:.2f} GiB | {verify} | {peak_v} | {r['verified']} |")
-    lines += ["", f"Load average at the end of the run: {fmt_load(mem.get('load_average', ()))}; "
+    if mem.get("not_finished"):
+        lines += ["", f"Not finished: {mem['not_finished']}."]
+    lines += ["", f"Load average during the run: {fmt_load(mem.get('load_average', ()))}; "
               f"{mem.get('cpu_count')} logical CPUs; threads: {mem['records'][0].get('threads', {}).get('numba_threads')} "
               f"numba ({mem['records'][0].get('threads', {}).get('layer')}).", ""]
     return lines
