@@ -99,7 +99,7 @@ def test_partition_on_threads_is_the_partition_on_one(threads, monkeypatch):
     finally:
         numba.set_num_threads(before)
     monkeypatch.setattr(numba, "get_num_threads", lambda: threads)  # more subtrees than this machine has cores
-    many = rg.partition(net, sl, batch_cells=8)
+    many = rg.partition(net, sl, batch_cells=8, parallel=True)
     assert many.n_regions == one.n_regions > 500
     np.testing.assert_array_equal(many.patterns, one.patterns)
     np.testing.assert_array_equal(many.vertices, one.vertices)
@@ -111,7 +111,8 @@ def test_region_limit_holds_on_threads(monkeypatch):
     net = rg.from_torch(to_torch(random_net(5, [20, 20, 20])))
     monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
     with pytest.raises(rg.RegionLimitError, match="more than max_regions = 100 regions"):
-        rg.partition(net, rg.Slice.square(np.zeros(2), np.eye(2), 2.0), batch_cells=8, max_regions=100)
+        rg.partition(net, rg.Slice.square(np.zeros(2), np.eye(2), 2.0), batch_cells=8, max_regions=100,
+                     parallel=True)
 
 
 @pytest.mark.parametrize("dim", [1, 2])
