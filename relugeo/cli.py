@@ -395,15 +395,18 @@ def topology_cmd(
     max_regions: int = typer.Option(10_000_000, "--max-regions", help="Stop with an error beyond this "
                                     "many regions."),
     out: Path = typer.Option(Path("topology"), "--out", "-o", help="Output directory: betti.csv, "
-                             "sublevel.csv, persistence.csv, topology.png."),
+                             "sublevel.csv, persistence.csv, critical.csv, diagrams.csv (with gudhi), "
+                             "topology.png."),
     figure: bool = typer.Option(True, "--figure/--no-figure", help="Write topology.png."),
     trust: bool = typer.Option(False, "--trust", help="Allow unpickling whole-module checkpoints you trust."),
 ) -> None:
-    """Betti numbers of every class's decision region in the slice through three data points, and the
-    Betti curve and H0 persistence of the sublevel sets of one logit."""
+    """Betti numbers of every class's decision region in the slice through three data points; the
+    Betti curve, H0 persistence (and H1 with gudhi) of the sublevel sets of one logit, and its PL Morse
+    critical points."""
     import pandas as pd
 
     from .io import save_figure, write_table
+    from .regions.morse import critical_points, euler_check
     from .regions.topology import betti_numbers, critical_values, sublevel_betti, sublevel_persistence
 
     if levels < 1:
@@ -414,15 +417,32 @@ def topology_cmd(
         values = critical_values(part, logit=logit)
         curve = sublevel_betti(part, np.linspace(values[0], values[-1], levels), logit=logit)
         diagram = sublevel_persistence(part, logit=logit)
+        crit = critical_points(part, logit=logit)
+        diagrams = _h1_diagrams(part, logit)
     except ValueError as exc:
         _fail(str(exc))
     out.mkdir(parents=True, exist_ok=True)
     write_table(betti, out / "betti.csv")
     write_table(curve, out / "sublevel.csv")
     write_table(pd.DataFrame(diagram, columns=["birth", "death"]), out / "persistence.csv")
+    write_table(crit, out / "critical.csv")
     for row in betti.itertuples():
         typer.echo(f"class {row[1]}: b0 = {row.b0}, b1 = {row.b1}, area {row.area:.4g}")
-    typer.echo(f"{len(diagram)} H0 pairs of logit {logit}; wrote {out}/betti.csv, sublevel.csv, persistence.csv")
+    n = crit["kind"].value_counts()
+    typer.echo(f"critical points of logit {logit}: {n.get('minimum', 0)} minima, "
+               f"{int(crit.loc[crit['kind'] == 'saddle', 'multiplicity'].sum())} saddles (with multiplicity), "
+               f"{n.get('maximum', 0)} maxima; #min - #saddles + #max = {euler_check(crit)}")
+    typer.echo(f"{len(diagram)} H0 pairs of logit {logit}; wrote {out}/betti.csv, sublevel.csv, persistence.csv, "
+               f"critical.csv")
+    if diagrams is None:
+        typer.echo("H1 persistence skipped: it needs gudhi (pip install 'relugeo[topology]')")
+    else:
+        write_table(diagrams, out / "diagrams.csv")
+        h1 = diagrams[diagrams["dim"] == 1]
+        typer.echo(f"{len(h1)} H1 pairs of logit {logit}"
+                   + (f" (longest: born {h1['birth'].iloc[(h1['death'] - h1['birth']).argmax()]:.4g}, "
+                      f"dies {h1['death'].iloc[(h1['death'] - h1['birth']).argmax()]:.4g})" if len(h1) else "")
+                   + f"; wrote {out}/diagrams.csv")
     if figure:
         import matplotlib
 
@@ -430,15 +450,32 @@ def topology_cmd(
         import matplotlib.pyplot as plt
 
         from .viz import plot_partition
-        from .viz.topology_plot import plot_betti_curve, plot_persistence
+        from .viz.topology_plot import plot_betti_curve, plot_critical_points, plot_persistence
 
         fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), layout="constrained")
         plot_partition(part, axes[0], color_by="class", legend=False, colorbar=False)
+        plot_critical_points(crit, axes[0])
         plot_betti_curve(curve, axes[1])
-        plot_persistence(diagram, axes[2])
+        plot_persistence(diagram, axes[2], h1=None if diagrams is None else
+                         diagrams.loc[diagrams["dim"] == 1, ["birth", "death"]].to_numpy())
         save_figure(fig, out / "topology.png")
         plt.close(fig)
         typer.echo(f"wrote {out}/topology.png")
+
+
+def _h1_diagrams(part, logit: int):
+    """H0 and H1 of the sublevel filtration as a table (dim, birth, death), or None without gudhi."""
+    import pandas as pd
+
+    try:
+        import gudhi  # noqa: F401
+    except ImportError:
+        return None
+    from .regions.persistence import sublevel_diagrams
+
+    d = sublevel_diagrams(part, logit=logit)
+    return pd.DataFrame({"dim": np.repeat([0, 1], [len(d[0]), len(d[1])]),
+                         "birth": np.r_[d[0][:, 0], d[1][:, 0]], "death": np.r_[d[0][:, 1], d[1][:, 1]]})
 
 
 @app.command("metrics")
@@ -572,6 +609,9 @@ def track_cmd(
     trust: bool = typer.Option(False, "--trust", help="Allow unpickling whole-module checkpoints you trust."),
     match: bool = typer.Option(False, "--match", help="Match the regions of each slice between consecutive "
                                "checkpoints: migration.csv, and flow.png and events.png with --figures."),
+    topology: bool = typer.Option(False, "--topology", help="Betti numbers of every class's decision region "
+                                  "and critical points of the class scores, per checkpoint and slice: "
+                                  "topology.csv, and topology.png with --figures."),
 ) -> None:
     """Region migration over a directory of checkpoints: LC, distances to region and decision
     boundaries, region statistics on fixed slices; tables and figures, resumable."""
@@ -623,7 +663,7 @@ def track_cmd(
         res = track(files, sets, slices=slice_arg, points=points, radius=radii, n_directions=n_directions,
                     seed=seed, layers=layers, arch=arch, trust=trust, out=out, resume=resume, client=client,
                     progress=lambda d, n: typer.echo(f"  {d}/{n} checkpoints", err=True), match=match,
-                    keep_partitions=match and figures)
+                    keep_partitions=match and figures, topology=topology)
     except (RelugeoError, ValueError, TypeError, FileNotFoundError) as exc:
         _fail(str(exc))
     finally:
@@ -664,6 +704,15 @@ def track_cmd(
         save_figure(fig, out / "events.png")
         plt.close(fig)
         typer.echo(f"wrote {out}/flow.png, {out}/events.png")
+    if topology and res.topology is not None:
+        typer.echo(f"wrote {out}/topology.csv ({len(res.topology)} rows)")
+        if figures:
+            from .viz.topology_plot import topology_over_steps_figure
+
+            fig = topology_over_steps_figure(res.topology)
+            save_figure(fig, out / "topology.png")
+            plt.close(fig)
+            typer.echo(f"wrote {out}/topology.png")
     if animate > 0 and res.slices:
         from .viz.animate import animate_partitions
 

@@ -37,6 +37,7 @@ from .region_stats import (
     slice_scale,
 )
 from .slices import Slice
+from .topology_series import topology_table
 
 __all__ = ["DEFAULT_DISTANCE_BINS", "SLICES", "TrackResult", "track"]
 
@@ -98,6 +99,11 @@ class TrackResult:
         ``step_from``, ``step_to``, ``slice``, ``measure``, ``bin``,
         ``bin_lo``, ``bin_hi``, ``value`` (see
         :func:`relugeo.regions.migration.migration`).
+    topology : pandas.DataFrame or None
+        With ``topology=True``: one row per checkpoint x slice x class,
+        columns ``checkpoint``, ``step``, ``slice``, ``class``, ``b0``,
+        ``b1``, ``area``, ``minima``, ``saddles``, ``maxima`` (see
+        :func:`relugeo.regions.topology_series.slice_topology`).
     """
 
     table: object
@@ -108,6 +114,7 @@ class TrackResult:
     partitions: dict | None = field(default=None, repr=False)
     out: Path | None = None
     migration: object = None
+    topology: object = None
 
     @property
     def steps(self) -> list[int]:
@@ -467,6 +474,7 @@ def track(
     resume: bool = True,
     keep_partitions: bool = False,
     match: bool = False,
+    topology: bool = False,
     batch_size: int = 1024,
     client=None,
     progress: Callable[[int, int], None] | bool | None = True,
@@ -541,6 +549,11 @@ def track(
         ``distance_bins``): ``TrackResult.migration``, and
         ``migration.csv`` in ``out``. Holds every checkpoint's partitions of
         the slices in memory until the end.
+    topology : bool, default False
+        Per checkpoint, slice and class: Betti numbers of the decision
+        region and PL Morse critical points of the class's score
+        (:func:`relugeo.regions.topology_series.slice_topology`):
+        ``TrackResult.topology``, and ``topology.csv`` in ``out``.
     client : dask.distributed.Client, optional
         Map the checkpoints over the cluster (the nets are loaded here and
         sent to the workers); the results are identical to a local run.
@@ -628,7 +641,7 @@ def track(
         labels={k: None if labels[k] is None else labels[k][index[k]] for k in sets},
         slices=tuple(slice_objs), radius=radius, n_directions=int(n_directions),
         seed=int(seed), layers=layers, bins=bins, batch_size=int(batch_size),
-        keep_partitions=bool(keep_partitions or match), device=device,
+        keep_partitions=bool(keep_partitions or match or topology), device=device,
     )
     fp = cfg.fingerprint()
 
@@ -639,6 +652,7 @@ def track(
     todo = [i for i, k in enumerate(keys) if k not in done]
     results: dict[int, dict] = {}
     partitions: dict[int, list[Partition]] = {}
+    topo: dict[int, object] = {}
     finished = [len(done)]
 
     def finish(i: int, res: dict) -> None:
@@ -648,7 +662,10 @@ def track(
         else:
             results[i] = tables
         if res["partitions"] is not None:
-            partitions[steps[i]] = res["partitions"]
+            if topology:
+                topo[i] = topology_table(res["partitions"], files[i].name, steps[i])
+            if keep_partitions or match:
+                partitions[steps[i]] = res["partitions"]
         finished[0] += 1
         if progress is True:
             print(f"  {finished[0]}/{len(keys)} checkpoints", file=sys.stderr, flush=True)
@@ -663,11 +680,16 @@ def track(
         _map_on_cluster(client, todo, lambda i: first if i == 0 else load(files[i], arch, trust=trust), cfg,
                         finish)
 
-    if keep_partitions or match:
-        for i in range(len(files)):
-            if steps[i] not in partitions and cfg.slices:
-                net = load(files[i], arch, trust=trust)
-                partitions[steps[i]] = [partition(net, sl, device=cfg.device) for sl in cfg.slices]
+    for i in range(len(files)):
+        need_parts = (keep_partitions or match) and steps[i] not in partitions
+        need_topo = topology and i not in topo
+        if cfg.slices and (need_parts or need_topo):
+            net = load(files[i], arch, trust=trust)
+            parts = [partition(net, sl, device=cfg.device) for sl in cfg.slices]
+            if need_parts:
+                partitions[steps[i]] = parts
+            if need_topo:
+                topo[i] = topology_table(parts, files[i].name, steps[i])
 
     frames = {name: [] for name in _TABLES}
     for i, k in enumerate(keys):
@@ -676,14 +698,17 @@ def track(
             frames[name].append(tables[name])
     tables = {name: pd.concat(frames[name], ignore_index=True) for name in _TABLES}
     moved = _migration_table(files, steps, partitions, cfg.bins) if match and cfg.slices else None
+    shapes = pd.concat([topo[i] for i in sorted(topo)], ignore_index=True) if topo else None
     if outdir is not None:
+        from ..io import write_table
+
         _write_final(outdir, tables)
         if moved is not None:
-            from ..io import write_table
-
             write_table(moved, outdir / "migration.csv")
+        if shapes is not None:
+            write_table(shapes, outdir / "topology.csv")
     return TrackResult(tables["summary"], tables["points"], tables["regions"], list(cfg.slices), triplets,
-                       partitions if keep_partitions else None, outdir, moved)
+                       partitions if keep_partitions else None, outdir, moved, shapes)
 
 
 def _migration_table(files: list[Path], steps: list[int], partitions: dict, bins: np.ndarray):
