@@ -159,9 +159,9 @@ def test_region_complex_splits_t_junctions():
     from relugeo.regions.region_complex import _split_t_junctions
 
     pts = np.array([[0, 0], [1, 0], [2, 0], [0, 1], [1, 1], [2, 1], [0, -1], [1, -1], [2, -1.0]])
-    rings = [np.array([0, 1, 4, 3]), np.array([6, 7, 1, 0]), np.array([7, 8, 5, 4])]
-    out = _split_t_junctions(pts, rings, 1e-12)
-    assert [r.tolist() for r in out] == [[0, 1, 4, 3], [6, 7, 1, 0], [7, 8, 5, 4, 1]]
+    rings = np.array([0, 1, 4, 3, 6, 7, 1, 0, 7, 8, 5, 4])
+    fv, off = _split_t_junctions(pts, rings, np.array([0, 4, 8, 12]), 1e-12)
+    assert fv.tolist() == [0, 1, 4, 3, 6, 7, 1, 0, 7, 8, 5, 4, 1] and off.tolist() == [0, 4, 8, 13]
 
 
 def test_h1_of_the_annulus_and_the_blobs():

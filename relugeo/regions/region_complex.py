@@ -83,12 +83,9 @@ class RegionComplex:
         half-turn or less.
         """
         off, fv = self.face_offsets, self.face_vertices
-        idx = np.arange(len(fv))
-        nxt = idx + 1
-        nxt[off[1:] - 1] = off[:-1]
-        prv = idx - 1
+        prv = np.arange(len(fv)) - 1
         prv[off[:-1]] = off[1:] - 1
-        return fv, fv[nxt], fv[prv]
+        return fv, fv[_next(off)], fv[prv]
 
     def triangles(self) -> np.ndarray:
         """A fan triangulation of every face from its first vertex: (T, 3) int64 vertex indices.
@@ -131,30 +128,30 @@ def _merge(points: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
     return label.astype(np.int64), mean
 
 
+def _next(off: np.ndarray) -> np.ndarray:
+    """Index of the next vertex along its ring, for every entry of a CSR ring array, (N,) int64."""
+    nxt = np.arange(off[-1]) + 1
+    nxt[off[1:] - 1] = off[:-1]
+    return nxt
+
+
 def _half_edge_keys(fv: np.ndarray, off: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray]:
     """Directed edge keys ``a * V + b`` of every ring edge and of its reverse, (N,) each."""
-    idx = np.arange(len(fv))
-    nxt = idx + 1
-    nxt[off[1:] - 1] = off[:-1]
-    a, b = fv, fv[nxt]
+    a, b = fv, fv[_next(off)]
     return a * n_vertices + b, b * n_vertices + a
 
 
-def _split_t_junctions(points, rings: list[np.ndarray], tol: float) -> list[np.ndarray]:
-    """Insert into each ring the vertices lying inside its unmatched edges (T-junctions)."""
+def _split_t_junctions(points, fv: np.ndarray, off: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Insert into each ring (CSR: ``fv``, ``off``) the vertices lying inside its unmatched edges
+    (T-junctions); returns the new ``fv``, ``off``."""
     from scipy.spatial import cKDTree
 
-    off = np.concatenate([[0], np.cumsum([len(r) for r in rings])]).astype(np.int64)
-    fv = np.concatenate(rings) if rings else np.zeros(0, dtype=np.int64)
     V = len(points)
     key, rev = _half_edge_keys(fv, off, V)
     lone = np.flatnonzero(~np.isin(rev, key))
     if len(lone) == 0:
-        return rings
-    idx = np.arange(len(fv))
-    nxt = idx + 1
-    nxt[off[1:] - 1] = off[:-1]
-    a, b = fv[lone], fv[nxt[lone]]
+        return fv, off
+    a, b = fv[lone], fv[_next(off)[lone]]
     cand = np.unique(np.r_[a, b])
     tree = cKDTree(points[cand])
     pa, pb = points[a], points[b]
@@ -174,16 +171,15 @@ def _split_t_junctions(points, rings: list[np.ndarray], tol: float) -> list[np.n
             if 0.0 < t < 1.0 and dist <= tol:
                 inserts.setdefault(int(lone[e]), []).append((t, int(c)))
     if not inserts:
-        return rings
-    face = np.repeat(np.arange(len(rings)), np.diff(off))
-    out = list(rings)
-    for f in np.unique(face[list(inserts)]):
-        ring = []
-        for i in range(off[f], off[f + 1]):
-            ring.append(fv[i])
-            ring.extend(c for _, c in sorted(inserts.get(i, [])))
-        out[f] = np.asarray(ring, dtype=np.int64)
-    return out
+        return fv, off
+    new_fv, counts = [], np.diff(off).copy()
+    face = np.repeat(np.arange(len(off) - 1), np.diff(off))
+    for i in range(len(fv)):
+        new_fv.append(fv[i])
+        added = sorted(inserts.get(i, []))
+        new_fv.extend(c for _, c in added)
+        counts[face[i]] += len(added)
+    return np.asarray(new_fv, dtype=np.int64), np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
 def region_complex(part, *, rtol: float = MERGE_RTOL) -> RegionComplex:
@@ -199,22 +195,23 @@ def region_complex(part, *, rtol: float = MERGE_RTOL) -> RegionComplex:
         raise ValueError(f"the region complex needs a 2-D partition; got a {part.dim}-D one")
     tol = rtol * np.sqrt(part.domain_area)
     label, points = _merge(part.vertices, tol)
-    rings, regions = [], []
-    for r, ring in enumerate(np.split(label, part.ring_offsets[1:-1])):
-        ring = ring[np.r_[ring[1:] != ring[:-1], ring[-1] != ring[0]]] if len(ring) else ring
-        if len(ring) >= 3:
-            rings.append(ring)
-            regions.append(r)
-    rings = _split_t_junctions(points, rings, tol)
-    off = np.concatenate([[0], np.cumsum([len(r) for r in rings])]).astype(np.int64)
-    fv = np.concatenate(rings) if rings else np.zeros(0, dtype=np.int64)
+    # drop a ring vertex merged with the next one; a ring left with fewer than 3 vertices has no face
+    off = part.ring_offsets
+    region = np.repeat(np.arange(part.n_regions), np.diff(off))
+    keep = label != label[_next(off)]
+    kept = np.bincount(region[keep], minlength=part.n_regions)
+    regions = np.flatnonzero(kept >= 3)
+    keep &= kept[region] >= 3
+    fv = label[keep]
+    off = np.concatenate([[0], np.cumsum(kept[regions])]).astype(np.int64)
+    fv, off = _split_t_junctions(points, fv, off, tol)
     V = len(points)
     key, rev = _half_edge_keys(fv, off, V)
     und = np.unique(np.minimum(key, rev) if len(key) else key, return_counts=True)
     ukey, uses = und
     edges = np.stack([ukey // V, ukey % V], axis=1) if len(ukey) else np.zeros((0, 2), dtype=np.int64)
     edges = np.sort(edges, axis=1)
-    cx = RegionComplex(points, off, fv, np.asarray(regions, dtype=np.int64), edges, uses == 1)
+    cx = RegionComplex(points, off, fv, regions.astype(np.int64), edges, uses == 1)
     _check(cx, part, tol)
     return cx
 
