@@ -119,6 +119,17 @@ def test_betti_numbers_agree_with_shapely_union(seed):
     assert sub["b1"].max() >= 1 or seed != 0  # seed 0's filtration encloses a hole, checked above
 
 
+def test_a_sliver_region_is_neither_a_component_nor_a_hole():
+    # three lines bound a triangle of area 5e-19 at the origin, inside class 0 (L0 = relu(x) + 0.3 > relu(y))
+    net = rg.PWANet([rg.AffineLayer(np.array([[1, 0], [0, 1], [1, 1.0]]), np.array([0, 0, -1e-9]), 0.0),
+                     rg.AffineLayer(np.array([[1, 0, 0], [0, 1, 0.0]]), np.array([0.3, 0.0]), None)])
+    part = rg.partition(net, PLANE)
+    assert part.areas.min() < 1e-18
+    t = betti_numbers(part)
+    assert t[["b0", "b1"]].values.tolist() == [[1, 0], [1, 0]]
+    assert t["area"].sum() == pytest.approx(4.0)
+
+
 def test_topology_rejects_bad_input():
     part = rg.partition(blobs(), PLANE)
     with pytest.raises(ValueError, match=r"logit must be an integer in \[0, 1\); got 3"):

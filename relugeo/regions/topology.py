@@ -158,6 +158,10 @@ class _Pieces:
         ok = (a_node >= 0) & (b_node >= 0)
         inner = np.asarray(inner_pairs, dtype=np.int64).reshape(-1, 2)
         self.edges = np.concatenate([np.stack([a_node[ok], b_node[ok]], axis=1), inner])
+        # a sliver region (area below the tolerance) whose edges are too short to join anything is left
+        # out: it would count as a component of its class and as a hole of every other class
+        degree = np.bincount(self.edges.ravel(), minlength=n)
+        self.kept = (degree > 0) | (self.area > area_tol)
 
         # pieces on the domain's boundary
         outer = np.flatnonzero(part.edge_layer < 0)
@@ -182,10 +186,10 @@ class _Pieces:
 
     def betti(self, c: int) -> tuple[int, int]:
         """(b0, b1) of the union of label ``c``'s pieces."""
-        mine = self.label == c
+        mine = (self.label == c) & self.kept
         comp = self._components(mine)
         b0 = len(np.unique(comp[mine]))
-        others = ~mine
+        others = (self.label != c) & self.kept
         comp = self._components(others)
         ids = np.unique(comp[others])
         reach = np.unique(comp[others & self.on_boundary])
