@@ -293,7 +293,7 @@ def partition_cmd(
     k = dim if through is None else n_through - 1
     if k <= 2:
         if out.suffix != ".npz":
-            _fail(f"--out must end in .npz for a {k}-D slice; got {out.name!r}")
+            _fail(f"--out must end in .npz; got {out.name!r}")
     elif out.suffix.lower() not in (".npz", ".csv", ".parquet"):
         _fail(f"--out must end in .npz, .csv or .parquet; got {out.name!r}")
     elif out.suffix.lower() == ".parquet":
