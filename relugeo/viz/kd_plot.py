@@ -57,7 +57,7 @@ def plot_sections(part, offsets=None, *, axis: int = 2, color_by: str = "pattern
         offsets = lo + (hi - lo) * (np.arange(n) + 0.5) / n
     offsets = [float(t) for t in offsets]
     if axes is None:
-        _, axes = plt.subplots(1, len(offsets), figsize=(3.2 * len(offsets), 3.4), squeeze=False)
+        _, axes = plt.subplots(1, len(offsets), figsize=(3.2 * len(offsets), 3.4), squeeze=False, layout="constrained")
         axes = axes[0]
     if color_by == "pattern":
         face = pattern_colors(part.patterns)
