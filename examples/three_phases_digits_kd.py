@@ -42,15 +42,13 @@ def run(out, *, steps: int = 30_000, n_checkpoints: int = 40, n_points: int = 10
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import pandas as pd
     import torch
 
     import relugeo as rg
     from relugeo import data, train
-    from relugeo.io import save_figure, write_table, write_text
+    from relugeo.io import write_table, write_text
     from relugeo.nets import build_module
-    from relugeo.viz import plot_lc, plot_lc_by_dim
 
     t0 = time.perf_counter()
     out = Path(out)
@@ -144,28 +142,48 @@ def run(out, *, steps: int = 30_000, n_checkpoints: int = 40, n_points: int = 10
                           f"({len(history) * len(X) / t_exact[P]:.0f} exact neighbourhoods/s)" for P in dims)]
 
     # -- figure --------------------------------------------------------------------------------
-    fig, axes = plt.subplots(1, len(dims) + 1, figsize=(6 * len(dims) + 4.5, 4.5), layout="constrained",
-                             gridspec_kw={"width_ratios": [1.4] * len(dims) + [1]})
-    for ax, P in zip(axes, dims):
-        sub = table[table["dim"] == P]
-        plot_lc(sub[["step", "group", "method", "lc"]], ax, spread=False)
-        ax.set_title(f"LC at r = {radius:g} in {P}-D neighbourhoods: exact (solid) and vertex (dashed)", fontsize=9)
-    more = list(range(2, max(max(dims), 4) + 1))
-    net = rg.load(history[-1]["path"])
-    Xs = X[:: max(1, len(X) // by_dim_points)]
-    exact = [rg.local_complexity(net, Xs, radius, dim=P, seed=seed) for P in more]
-    vertex = [rg.local_complexity(net, Xs, radius, method="vertex", n_directions=P, seed=seed) for P in more]
-    plot_lc_by_dim(exact, vertex, axes[-1])
-    axes[-1].set_title(f"step {history[-1]['step']}: neurons met against P ({len(Xs)} of the points)", fontsize=9)
-    save_figure(fig, out / "lc_kd.png")
-    plt.close(fig)
-    lines.append(f"last checkpoint, mean neurons met for P = {more}: exact "
-                 f"{[round(float(r.lc.mean()), 2) for r in exact]}, vertex {[round(float(r.lc.mean()), 2) for r in vertex]}"
-                 f"; exact regions {[round(float(r.regions.mean()), 1) for r in exact]}")
+    exact, vertex, Xs = figure(table, history[-1]["path"], X, dims, radius, seed, by_dim_points, out / "lc_kd.png")
+    means = lambda results, attr: [round(float(getattr(r, attr).mean()), 2) for r in results]  # noqa: E731
+    lines.append(f"last checkpoint, {len(Xs)} points, mean neurons met for P = {[r.dim for r in exact]}: exact "
+                 f"{means(exact, 'lc')}, vertex {means(vertex, 'lc')}; exact regions {means(exact, 'regions')}")
     lines.append(f"total with figures {time.perf_counter() - t0:.0f} s")
     write_text("\n".join(lines) + "\n", out / "summary_kd.txt")
     log("\n".join(lines))
     return {"phases": phases, "below": below, "layer1": layer1, "table": table}
+
+
+def figure(table, last_checkpoint, X, dims, radius, seed, by_dim_points, path):
+    """``lc_kd.png``: LC over training per P (exact beside vertex), and at the last checkpoint neurons
+    and regions met against P = 2..max(dims, 4) on every ``len(X) // by_dim_points``-th point.
+    Returns the exact and vertex results against P and those points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import relugeo as rg
+    from relugeo.io import save_figure
+    from relugeo.viz import plot_lc, plot_lc_by_dim
+
+    fig, axes = plt.subplots(1, len(dims) + 2, figsize=(6 * len(dims) + 8, 4.5), layout="constrained",
+                             gridspec_kw={"width_ratios": [1.4] * len(dims) + [1, 1]})
+    for ax, P in zip(axes, dims):
+        sub = table[table["dim"] == P]
+        plot_lc(sub[["step", "group", "method", "lc"]], ax, spread=False)
+        ax.set_title(f"LC at r = {radius:g} in {P}-D neighbourhoods: exact and vertex estimator", fontsize=9)
+    more = list(range(2, max(max(dims), 4) + 1))
+    net = rg.load(last_checkpoint)
+    Xs = X[:: max(1, len(X) // by_dim_points)]
+    exact = [rg.local_complexity(net, Xs, radius, dim=P, seed=seed) for P in more]
+    vertex = [rg.local_complexity(net, Xs, radius, method="vertex", n_directions=P, seed=seed) for P in more]
+    plot_lc_by_dim(exact, vertex, axes[-2])
+    axes[-2].set_title(f"last checkpoint: neurons met against P ({len(Xs)} points)", fontsize=9)
+    plot_lc_by_dim(exact, ax=axes[-1], value="regions")
+    axes[-1].set_yscale("log")
+    axes[-1].set_title("last checkpoint: exact regions met against P", fontsize=9)
+    save_figure(fig, path)
+    plt.close(fig)
+    return exact, vertex, Xs
 
 
 def main() -> None:

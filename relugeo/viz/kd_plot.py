@@ -114,6 +114,7 @@ def plot_lc_by_dim(exact, vertex=None, ax=None, *, value: str = "lc"):
         ax.plot(dims, [v.mean() for v in vals], style, color=color, label=label, ms=4)
         ax.fill_between(dims, [np.quantile(v, 0.25) for v in vals], [np.quantile(v, 0.75) for v in vals],
                         color=color, alpha=0.15, lw=0)
+    ax.set_xticks(sorted({r.dim for r in exact}))
     ax.set_xlabel("dimension P of the neighbourhood")
     ax.set_ylabel("neurons met (mean)" if value == "lc" else "regions met (mean)")
     ax.legend(frameon=False, fontsize=8)
