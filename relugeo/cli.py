@@ -411,6 +411,8 @@ def plot_cmd(
         _fail(f"--color-by must be one of {', '.join(COLOR_BY)}; got {color_by!r}")
     if not (size > 0 and dpi > 0):
         _fail(f"--size and --dpi must be > 0; got {size} and {dpi}")
+    if checkpoint.suffix == ".npz" and _plot_kd_file(checkpoint, out, size, dpi):
+        return
     if checkpoint.suffix == ".npz":
         part, X, y, idx = _saved_partition(checkpoint, data, through)
     else:
@@ -451,6 +453,38 @@ def plot_cmd(
     typer.echo(f"{part.n_regions} regions in {part.seconds:.2f} s; wrote {out}")
 
 
+
+
+def _plot_kd_file(path: Path, out: Path, size: float, dpi: int) -> bool:
+    """Draw a saved 3-D partition as four sections ``u_3 = t`` (regions coloured by pattern); False when
+    ``path`` is not a saved k-D partition."""
+    from . import PartitionKD, RelugeoError
+    from .io import save_figure
+    from .regions.partition_io_kd import FORMAT_KD
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "format" not in z.files or str(z["format"]) != FORMAT_KD:
+                return False
+        part = PartitionKD.load(path)
+    except (OSError, ValueError, EOFError, RelugeoError) as exc:
+        _fail(str(exc))
+    if part.dim != 3:
+        _fail(f"{path} holds a {part.dim}-D partition; `relugeo plot` draws sections of 3-D partitions only")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .viz import plot_sections
+
+    axes = plot_sections(part)
+    fig = axes[0].figure
+    fig.set_size_inches(size * 4 / 3, size / 3 + 0.4)
+    save_figure(fig, out, dpi=dpi)
+    plt.close(fig)
+    typer.echo(f"{part.n_regions} regions of a 3-D domain; drew 4 sections u3 = t; wrote {out}")
+    return True
 
 
 @app.command("topology")

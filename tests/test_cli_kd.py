@@ -42,6 +42,10 @@ def test_partition_through_four_points_writes_a_kd_partition(run_dir):
     assert (np.abs(u) < sl.scale).all()
     with pytest.raises(rg.RelugeoError, match="PartitionKD.load"):
         rg.Partition.load(out)
+    png = run_dir / "sections.png"
+    res = runner.invoke(app, ["plot", str(out), "--out", str(png), "--dpi", "50"])
+    assert res.exit_code == 0, res.output
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 5000
 
 
 def test_partition_around_a_point_is_the_lc_neighbourhood(run_dir):
