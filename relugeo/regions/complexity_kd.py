@@ -62,7 +62,7 @@ def exact_kd(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: s
 
     shared = np.zeros(N)  # hidden zero sets: every facet measured from both sides
     own = np.zeros(N)  # logits' zero sets, once per region
-    if with_logits or depth == 0 or density:
+    if with_logits or depth == 0 or density or net.layers[depth - 1].is_max:
         logit_slopes = np.zeros(net.output_dim)
 
         def consume(b: engine_kd.CellBatchKD) -> None:
