@@ -63,7 +63,9 @@ class LCResult:
         Exact only: activation regions meeting the neighbourhood (E2).
     boundary_density : ndarray of shape (N,), dtype=np.float64, or None
         Exact only: length of all counted zero sets inside the neighbourhood
-        per unit area (2-D), or crossings per unit length (1-D) (E3).
+        per unit area (2-D), or crossings per unit length (1-D) (E3); for
+        P >= 3 their (P-1)-measure per unit volume with ``density_kd=True``,
+        else NaN.
     layer_names : list of str
         Column names of ``neurons``: ``layer_1`` ... and ``logits`` when counted.
     frame : ndarray of shape (D, P)
