@@ -259,36 +259,109 @@ def lc(
 @app.command("partition")
 def partition_cmd(
     checkpoint: Path = typer.Argument(..., help="Checkpoint file."),
-    data: Path = typer.Option(..., "--data", help="Points (.npy, .npz, .csv) holding the three anchors."),
-    through: str = typer.Option(..., "--through", help="Row indices i,j,k of three points of --data: the "
-                                "slice is the plane through them."),
+    data: Path = typer.Option(..., "--data", help="Points (.npy, .npz, .csv) holding the anchors."),
+    through: Optional[str] = typer.Option(None, "--through", help="Row indices of k + 1 points of --data "
+                                          "(k = 2..8): i,j,k is the plane through three points, i,j,k,l the "
+                                          "3-D slice through four, ...; cut to a square (cube) around them."),
+    around: Optional[int] = typer.Option(None, "--around", help="Row index of one point of --data: with --dim P "
+                                         "and --radius, the P-D cross-polytope of local complexity around it "
+                                         "(the frame of `relugeo lc --dim P`, seed 0)."),
+    dim: int = typer.Option(3, "--dim", help="With --around: dimension P of the neighbourhood, 1..8."),
+    radius: float = typer.Option(0.25, "--radius", help="With --around: radius of the neighbourhood (input "
+                                 "units)."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Architecture spec for bare state_dicts."),
-    pad: float = typer.Option(0.1, "--pad", help="Margin around the three points, as a fraction of the "
-                              "square's side."),
+    pad: float = typer.Option(0.1, "--pad", help="Margin around the --through points, as a fraction of the "
+                              "square's (cube's) side."),
     max_regions: int = typer.Option(10_000_000, "--max-regions", help="Stop with an error beyond this "
                                     "many regions."),
-    out: Path = typer.Option(Path("partition.npz"), "--out", "-o", help="Output .npz (vertices, "
-                             "ring_offsets, patterns, areas, centroids, edge labels, logit maps, "
-                             "decision boundary, the slice and the network), written atomically; read it "
-                             "back with `relugeo plot PARTITION.npz` or rg.Partition.load."),
+    out: Path = typer.Option(Path("partition.npz"), "--out", "-o", help="Output, written atomically. 2-D: "
+                             ".npz (vertices, ring_offsets, patterns, areas, centroids, edge labels, logit maps, "
+                             "decision boundary, the slice and the network; read it back with `relugeo plot "
+                             "PARTITION.npz` or rg.Partition.load). k-D: .npz (vertices, offsets, incidences, "
+                             "patterns, volumes, centroids, logit maps, the slice and the network; "
+                             "rg.PartitionKD.load), or a region table .csv / .parquet."),
     trust: bool = typer.Option(False, "--trust", help="Allow unpickling whole-module checkpoints you trust."),
     module: Optional[str] = typer.Option(None, "--module", help=MODULE_HELP),
 ) -> None:
-    """Exact partition of the 2-D slice through three data points, checked and saved as arrays
-    (draw it with `relugeo plot`)."""
+    """Exact partition of the slice through k + 1 data points (a plane for three), or of the
+    P-D neighbourhood of one point, checked and saved as arrays (draw a 2-D one with `relugeo plot`)."""
     from . import RelugeoError
 
-    if out.suffix != ".npz":
-        _fail(f"--out must end in .npz; got {out.name!r}")
-    part, _, _, _ = _partition_through(checkpoint, data, through, _arch_of(arch, module), pad, max_regions, trust)
+    if (through is None) == (around is None):
+        _fail("pass exactly one of --through i,j,k[,l,...] and --around ROW")
+    n_through = None if through is None else len(through.split(","))
+    k = dim if through is None else n_through - 1
+    if k <= 2:
+        if out.suffix != ".npz":
+            _fail(f"--out must end in .npz; got {out.name!r}")
+    elif out.suffix.lower() not in (".npz", ".csv", ".parquet"):
+        _fail(f"--out must end in .npz, .csv or .parquet; got {out.name!r}")
+    elif out.suffix.lower() == ".parquet":
+        _check_table_out(out)
+    if through is not None and n_through == 3:
+        part, _, _, _ = _partition_through(checkpoint, data, through, _arch_of(arch, module), pad, max_regions,
+                                           trust)
+    else:
+        part = _partition_kd(checkpoint, data, through, around, dim, radius, _arch_of(arch, module), pad,
+                             max_regions, trust)
     try:
         report = part.verify()
     except RelugeoError as exc:
         _fail(str(exc))
-    part.save(out)
-    typer.echo(f"{part.n_regions} regions in {part.seconds:.2f} s; areas sum to {report['area_sum']:.6g} "
-               f"(domain {report['domain_area']:.6g}); certificates failed: {report['certificate_failures']}")
+    try:
+        part.save(out)
+    except ValueError as exc:
+        _fail(str(exc))
+    if part.dim >= 3:
+        typer.echo(f"{part.n_regions} regions of a {part.dim}-D domain in {part.seconds:.2f} s; volumes sum to "
+                   f"{report['volume_sum']:.6g} (domain {report['domain_volume']:.6g}); certificates failed: "
+                   f"{report['certificate_failures']}")
+    else:
+        typer.echo(f"{part.n_regions} regions in {part.seconds:.2f} s; areas sum to {report['area_sum']:.6g} "
+                   f"(domain {report['domain_area']:.6g}); certificates failed: {report['certificate_failures']}")
     typer.echo(f"wrote {out}")
+
+
+def _partition_kd(checkpoint: Path, data: Path, through: Optional[str], around: Optional[int], dim: int,
+                  radius: float, arch, pad: float, max_regions: int, trust: bool):
+    """Load a checkpoint and partition the slice through k + 1 rows of a point file (k != 2), or the
+    cross-polytope of local complexity around one row; exits with a clear message on bad input."""
+    from . import RelugeoError, Slice, partition
+    from .io import read_points
+    from .regions.complexity import frame
+
+    try:
+        X, _, _ = read_points(data)
+    except (RelugeoError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    if through is not None:
+        try:
+            idx = [int(t) for t in through.split(",")]
+        except ValueError:
+            _fail(f"--through must be comma-separated row indices such as 0,1,2,3; got {through!r}")
+        if not 2 <= len(idx) <= 9:
+            _fail(f"--through takes 2 to 9 row indices (a slice of dimension 1 to 8); got {len(idx)}")
+        bad = [i for i in idx if not -len(X) <= i < len(X)]
+        if bad:
+            _fail(f"--through {through}: --data has only {len(X)} rows")
+    else:
+        if not -len(X) <= around < len(X):
+            _fail(f"--around {around}: --data has only {len(X)} rows")
+        if not 1 <= dim <= 8:
+            _fail(f"--dim must be from 1 to 8; got {dim}")
+        if not (np.isfinite(radius) and radius > 0):
+            _fail(f"--radius must be a finite number > 0; got {radius}")
+    try:
+        net = _load_for(checkpoint, arch, trust, X, data)
+        if through is not None:
+            sl = Slice.through_points(X[idx], pad=pad)
+        else:
+            if dim > net.input_dim:
+                _fail(f"--dim {dim} exceeds the network's input dimension {net.input_dim}")
+            sl = Slice.cross_polytope(X[around], frame(net.input_dim, dim, 0), radius)
+        return partition(net, sl, max_regions=max_regions)
+    except (RelugeoError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
 
 
 @app.command("plot")
@@ -338,6 +411,8 @@ def plot_cmd(
         _fail(f"--color-by must be one of {', '.join(COLOR_BY)}; got {color_by!r}")
     if not (size > 0 and dpi > 0):
         _fail(f"--size and --dpi must be > 0; got {size} and {dpi}")
+    if checkpoint.suffix == ".npz" and _plot_kd_file(checkpoint, out, size, dpi):
+        return
     if checkpoint.suffix == ".npz":
         part, X, y, idx = _saved_partition(checkpoint, data, through)
     else:
@@ -378,6 +453,38 @@ def plot_cmd(
     typer.echo(f"{part.n_regions} regions in {part.seconds:.2f} s; wrote {out}")
 
 
+
+
+def _plot_kd_file(path: Path, out: Path, size: float, dpi: int) -> bool:
+    """Draw a saved 3-D partition as four sections ``u_3 = t`` (regions coloured by pattern); False when
+    ``path`` is not a saved k-D partition."""
+    from . import PartitionKD, RelugeoError
+    from .io import save_figure
+    from .regions.partition_io_kd import FORMAT_KD
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "format" not in z.files or str(z["format"]) != FORMAT_KD:
+                return False
+        part = PartitionKD.load(path)
+    except (OSError, ValueError, EOFError, RelugeoError) as exc:
+        _fail(str(exc))
+    if part.dim != 3:
+        _fail(f"{path} holds a {part.dim}-D partition; `relugeo plot` draws sections of 3-D partitions only")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .viz import plot_sections
+
+    axes = plot_sections(part)
+    fig = axes[0].figure
+    fig.set_size_inches(size * 4 / 3, size / 3 + 0.4)
+    save_figure(fig, out, dpi=dpi)
+    plt.close(fig)
+    typer.echo(f"{part.n_regions} regions of a 3-D domain; drew 4 sections u3 = t; wrote {out}")
+    return True
 
 
 @app.command("topology")

@@ -164,11 +164,3 @@ def test_kd_bad_input():
         rg.partition(net, sl, max_regions=20)
     with pytest.raises(rg.RelugeoError, match="CPU kernels only"):
         rg.partition(net, sl, device="cuda")
-
-
-def test_kd_refuses_max_layers():
-    W = np.eye(4, 3)
-    net = rg.PWANet([rg.AffineLayer(W, np.zeros(4), None, np.array([[0, 1], [2, 3]])),
-                     rg.AffineLayer(np.ones((1, 2)), np.zeros(1), None)])
-    with pytest.raises(rg.RelugeoError, match="max-pooling"):
-        rg.partition(net, rg.Slice.cube(np.zeros(3), np.eye(3), 1.0))

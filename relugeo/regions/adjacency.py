@@ -169,7 +169,8 @@ class RegionGraph:
         if part is None:
             g.add_nodes_from(range(self.n_regions))
         else:
-            g.add_nodes_from((r, {"area": float(part.areas[r]), "centroid": tuple(part.centroids[r])})
+            sizes = part.volumes if part.dim >= 3 else part.areas
+            g.add_nodes_from((r, {"area": float(sizes[r]), "centroid": tuple(part.centroids[r])})
                              for r in range(self.n_regions))
         g.add_edges_from(
             (int(r), int(s), {"length": float(w), "layer": int(la), "neuron": int(ne), "flips": int(f)})

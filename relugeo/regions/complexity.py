@@ -63,7 +63,9 @@ class LCResult:
         Exact only: activation regions meeting the neighbourhood (E2).
     boundary_density : ndarray of shape (N,), dtype=np.float64, or None
         Exact only: length of all counted zero sets inside the neighbourhood
-        per unit area (2-D), or crossings per unit length (1-D) (E3).
+        per unit area (2-D), or crossings per unit length (1-D) (E3); for
+        P >= 3 their (P-1)-measure per unit volume with ``density_kd=True``,
+        else NaN.
     layer_names : list of str
         Column names of ``neurons``: ``layer_1`` ... and ``logits`` when counted.
     frame : ndarray of shape (D, P)
@@ -148,6 +150,7 @@ def local_complexity(
     progress: Callable[[int, int], None] | None = None,
     device: str = "cpu",
     predicates: str = "tolerance",
+    density_kd: bool = False,
 ) -> LCResult:
     """Local complexity of ``net`` around every point of ``X``.
 
@@ -168,7 +171,7 @@ def local_complexity(
         Exact method: dimension P of the neighbourhood, the cross-polytope
         ``x +- r v_p`` of the first P columns of the frame (a segment, a square,
         an octahedron, ...): the same frame as ``method="vertex",
-        n_directions=P``. For P >= 3 ``boundary_density`` is NaN.
+        n_directions=P``. For P >= 3 ``boundary_density`` is NaN unless ``density_kd``.
     method : {"exact", "vertex"}, default "exact"
         ``"exact"`` counts every neuron and region met by the neighbourhood;
         ``"vertex"`` is the published estimator (Humayun et al. 2024), which
@@ -200,6 +203,11 @@ def local_complexity(
         :func:`relugeo.partition`). "certified" counts every region and neuron
         of positive measure in exact arithmetic (CPU, dense two-slope layers);
         the logits' zero sets (``layers="all"``) keep the tolerance rule.
+    density_kd : bool, default False
+        Exact method, P >= 3: also compute ``boundary_density``, the (P-1)-measure
+        of the counted zero sets per unit volume. Every region is then built and
+        its facets measured, which costs far more than counting (P <= 2 always
+        gets it).
 
     Returns
     -------
@@ -210,7 +218,7 @@ def local_complexity(
 
         return module_local_complexity(net, X, radius, dim=dim, method=method, n_directions=n_directions,
                                        seed=seed, layers=layers, batch_size=batch_size, groups=groups,
-                                       progress=progress, client=client, device=device)
+                                       progress=progress, client=client, device=device, density_kd=density_kd)
     if method not in _METHODS:
         raise ValueError(f"method must be one of {sorted(_METHODS)}; got {method!r}")
     X = np.asarray(X, dtype=np.float64)
@@ -250,7 +258,8 @@ def local_complexity(
     if method == "exact":
         warmup.ensure_compiled()
     V = frame(net.input_dim, P, seed)
-    fn = (functools.partial(_METHODS[method], device=device, predicates=predicates) if method == "exact"
+    fn = (functools.partial(_METHODS[method], device=device, predicates=predicates, density_kd=bool(density_kd))
+          if method == "exact"
           else _METHODS[method])
     t0 = time.perf_counter()
     chunks = [slice(s, min(s + batch_size, len(X))) for s in range(0, len(X), int(batch_size))]
@@ -308,11 +317,11 @@ def _run_chunks(fn, net, X, radius, V, layers, chunks, progress, threaded):
 
 @_register("exact")
 def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str, device: str = "cpu",
-           predicates: str = "tolerance"):
+           predicates: str = "tolerance", density_kd: bool = False):
     N = X.shape[0]
     k = V.shape[1]
     if k >= 3:
-        return exact_kd(net, X, radius, V, layers, device)
+        return exact_kd(net, X, radius, V, layers, device, density=density_kd)
     with_logits = layers == "all"
     widths = list(net.widths)
     layer_offset = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)

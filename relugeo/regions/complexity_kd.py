@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..kernels import cpu_kd
 from ..nets.pwanet import PWANet
 from . import engine, engine_kd
+from .facets_kd import cross_section_measure, neuron_facet_measure
 from .polytopes import hull_facets
 
 
@@ -24,13 +27,20 @@ def _hidden_hits(b: engine_kd.CellBatchKD, n_hidden: int) -> np.ndarray:
     return bits[:, b.n_domain_facets : b.n_domain_facets + n_hidden]
 
 
-def exact_kd(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str, device: str = "cpu"):
-    """Neurons per layer (N, n_layers), regions (N,) and NaN boundary densities (N,) of the
+def exact_kd(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str, device: str = "cpu",
+             density: bool = False):
+    """Neurons per layer (N, n_layers), regions (N,) and boundary densities (N,) of the
     cross-polytopes of radius ``radius`` spanned by the frame ``V`` (D, P) around the rows of ``X``.
 
     A neuron is counted at a point when its zero set cuts one of the point's
-    cells. The last hidden layer's regions are counted without being built:
-    its cells are split by the count pass only.
+    cells. Without ``density`` the densities are NaN and the last hidden
+    layer's regions are counted without being built (its cells are split by
+    the count pass only). With it, every region is built and the density is
+    the (P-1)-measure of the counted zero sets inside the neighbourhood per
+    unit volume: half the summed measures of the regions' facets on hidden
+    neurons (each such facet is shared by two regions), plus, with
+    ``layers="all"``, the logits' zero sets in each region
+    (:func:`.facets_kd.cross_section_measure`).
     """
     N = X.shape[0]
     k = V.shape[1]
@@ -50,16 +60,26 @@ def exact_kd(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: s
         cell, j = np.nonzero(np.arange(cuts.shape[1])[None, :] < ncut[:, None])
         hits[b.root[cell], first + cuts[cell, j]] = 1
 
-    if with_logits or depth == 0:
+    shared = np.zeros(N)  # hidden zero sets: every facet measured from both sides
+    own = np.zeros(N)  # logits' zero sets, once per region
+    if with_logits or depth == 0 or density or net.layers[depth - 1].is_max:
         logit_slopes = np.zeros(net.output_dim)
 
         def consume(b: engine_kd.CellBatchKD) -> None:
             np.add.at(counts, b.root, 1)
             np.maximum.at(hits[:, :n_hidden], b.root, _hidden_hits(b, n_hidden))
+            if density:
+                nd = b.n_domain_facets
+                np.add.at(shared, b.root, neuron_facet_measure(b.X, b.off, b.I, nd, nd + n_hidden))
             if with_logits:
                 _, cuts, ncut, _, _, _ = cpu_kd.split_polytopes_count(
                     b.pre, b.off, b.X, b.I, b.uscale, tol, b.n_domain_facets + n_hidden, logit_slopes)
                 mark_cuts(b, ncut, cuts, n_hidden)
+                if density:
+                    for c in np.flatnonzero(ncut):
+                        x = b.X[b.off[c] : b.off[c + 1]]
+                        for o in cuts[c, : ncut[c]]:
+                            own[b.root[c]] += cross_section_measure(x, x @ b.pre[c, :k, o] + b.pre[c, k, o])
 
         engine.walk(net, roots, consume, device=device)
     else:
@@ -75,4 +95,7 @@ def exact_kd(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: s
     bounds = list(offsets) + ([H] if with_logits else [])
     neurons = np.stack([hits[:, bounds[j]:bounds[j + 1]].sum(axis=1) for j in range(len(bounds) - 1)],
                        axis=1).astype(np.int64)
-    return neurons, counts, np.full(N, np.nan)
+    if not density:
+        return neurons, counts, np.full(N, np.nan)
+    volume = (2.0 * radius) ** k / math.factorial(k)
+    return neurons, counts, (0.5 * shared + own) / volume

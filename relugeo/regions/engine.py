@@ -284,6 +284,8 @@ def _apply_to_children(layer, nxt, parent_pre: np.ndarray, cpat: np.ndarray, bit
 def split_max_batch(net: PWANet, batch: CellBatch, tol: float) -> CellBatch:
     """Split every cell of ``batch`` by the ties of max layer ``batch.layer``; return the
     children with the map of the next layer (or of the logits) on each."""
+    if isinstance(batch, engine_kd.CellBatchKD):
+        return engine_kd.split_max_batch(net, batch, tol)
     layer = net.layers[batch.layer]
     k = batch.pre.shape[1] - 1
     coff, cx, cy, cl, cn, cparent, cwin = cpu.split_cells_max(

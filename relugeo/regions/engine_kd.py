@@ -3,8 +3,9 @@
 A :class:`CellBatchKD` stands where a :class:`~.engine.CellBatch` does;
 :func:`.engine.count_batch` and :func:`.engine.split_batch` hand it to the
 k-D kernels (:mod:`relugeo.kernels.cpu_kd`), so depth-first batching,
-``max_regions`` and pass-through neurons work as in 2-D. Max layers are
-refused in k-D. There are no CUDA kernels for k-D cells.
+``max_regions`` and pass-through neurons work as in 2-D. A max layer's cells
+are split by :func:`split_max_batch` (Python over cells, the compiled
+polytope splitter per window). There are no CUDA kernels for k-D cells.
 """
 
 from __future__ import annotations
@@ -77,11 +78,6 @@ def domain_incidence(vertices: np.ndarray, facets: np.ndarray | None = None) -> 
 def root_batch(net: PWANet, origins: np.ndarray, basis: np.ndarray, domain: np.ndarray,
                incidence: np.ndarray) -> CellBatchKD:
     """One cell per origin, each the same domain (m, k) with facet incidences ``incidence`` (m, F) bool."""
-    if any(layer.is_max for layer in net.hidden):
-        raise RelugeoError(
-            "max-pooling layers are not supported on domains of dimension k >= 3; "
-            "use a 1-D or 2-D slice for this network"
-        )
     N = origins.shape[0]
     k = basis.shape[1]
     m, F = incidence.shape
@@ -161,3 +157,81 @@ def split_batch(net: PWANet, batch: CellBatchKD, tol: float, counted: "engine.Co
         pre = engine._apply_to_children(layer, nxt, batch.pre[rows][cparent], cpat, bit_offset)
     return CellBatchKD(batch.layer + 1, pre, coff, cX, cI, cpat, batch.root[rows][cparent],
                        batch.uscale[rows][cparent], batch.n_domain_facets)
+
+
+def split_max_batch(net: PWANet, batch: CellBatchKD, tol: float) -> CellBatchKD:
+    """Split every cell of ``batch`` by the ties of max layer ``batch.layer``; return the children with
+    the map of the next layer (or of the logits) on each.
+
+    Window by window, the piece of a cell where slot j wins is the cell clipped
+    by ``z_j - z_i >= 0`` for every other slot i (the hyperplane gets the
+    facet id of slot i's pattern bit); slots with identical maps tie
+    everywhere and the first one wins, as in :meth:`AffineLayer.winners`.
+    """
+    layer = net.layers[batch.layer]
+    k = batch.pre.shape[1] - 1
+    n_win, m = layer.windows.shape
+    bit0 = int(sum(net.widths[: batch.layer]))
+    fbase = batch.facet_base(net)
+    X_out, I_out, parent, wins = [], [], [], []
+    for c in range(batch.n_cells):
+        pieces = [(batch.X[batch.off[c] : batch.off[c + 1]], batch.I[batch.off[c] : batch.off[c + 1]], [])]
+        for w in range(n_win):
+            z = batch.pre[c][:, layer.windows[w]]  # (k + 1, m)
+            scale = float(np.abs(z).max()) or 1.0
+            nxt = []
+            for Xp, Ip, won in pieces:
+                for j in range(m):
+                    planes = z[:, j : j + 1] - z  # (k + 1, m): z_j - z_i >= 0 where j wins
+                    flat = np.abs(planes).max(axis=0) <= 1e-15 * scale
+                    if flat[:j].any():
+                        continue  # an identical earlier slot wins
+                    cuts = np.flatnonzero(~flat).astype(np.int32)
+                    piece = _clip_positive(Xp, Ip, planes, cuts, float(batch.uscale[c]), tol,
+                                           fbase + w * m)
+                    if piece is not None:
+                        nxt.append((piece[0], piece[1], won + [j]))
+            pieces = nxt
+        for Xp, Ip, won in pieces:
+            X_out.append(Xp)
+            I_out.append(Ip)
+            parent.append(c)
+            wins.append(won)
+    cparent = np.asarray(parent, dtype=np.int64)
+    cwin = np.asarray(wins, dtype=np.int64).reshape(len(parent), n_win)
+    coff = np.concatenate([[0], np.cumsum([len(x) for x in X_out])]).astype(np.int64)
+    cX = np.ascontiguousarray(np.concatenate(X_out)) if X_out else np.zeros((0, k))
+    cI = np.ascontiguousarray(np.concatenate(I_out)) if I_out else np.zeros((0, batch.I.shape[1]), np.uint64)
+    cpat = batch.pat[cparent]
+    g = bit0 + np.arange(n_win) * m + cwin
+    rows = np.broadcast_to(np.arange(len(cwin))[:, None], g.shape)
+    np.bitwise_or.at(cpat, (rows, g >> 6), np.left_shift(np.uint64(1), (g & 63).astype(np.uint64)))
+    idx = layer.windows[np.arange(n_win), cwin]
+    if layer.keep is not None and len(layer.keep):
+        idx = np.concatenate([idx, np.broadcast_to(layer.keep, (len(cwin), len(layer.keep)))], axis=1)
+    out = np.take_along_axis(batch.pre[cparent], idx[:, None, :], axis=2)
+    nl = net.layers[batch.layer + 1]
+    pre = nl.linear(out.reshape(-1, out.shape[2])).reshape(len(out), k + 1, nl.n_out)
+    pre[:, k, :] += nl.bias
+    return CellBatchKD(batch.layer + 1, pre, coff, cX, cI, cpat, batch.root[cparent], batch.uscale[cparent],
+                       batch.n_domain_facets)
+
+
+def _clip_positive(X, inc, planes, cuts, uscale, tol, fbase):
+    """The part of the polytope (vertices X, incidences inc) where every hyperplane ``planes[:, cuts]``
+    is >= 0, as (X, inc), or None when it has no interior. Hyperplane i gets the facet id ``fbase + i``."""
+    if len(cuts) == 0:
+        return X, inc
+    pre = np.ascontiguousarray(planes[None])
+    ws = cpu_kd._new_workspace(X.shape[1], inc.shape[1], 16, 4, len(cuts), 16, 16)
+    ws, npc, slot = cpu_kd._split_polytope(ws, np.ascontiguousarray(X), np.ascontiguousarray(inc), 0, len(X), pre, 0,
+                                           cuts, len(cuts), uscale, tol, fbase)
+    PX, PI, OFF, SID = ws[:4]
+    want = np.zeros(SID.shape[2], dtype=np.uint64)
+    for j in range(len(cuts)):
+        want[j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+    for p in range(npc):
+        if (SID[slot, p] == want).all():
+            a, b = OFF[slot, p], OFF[slot, p + 1]
+            return PX[slot, a:b].copy(), PI[slot, a:b].copy()
+    return None

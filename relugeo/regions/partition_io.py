@@ -41,21 +41,38 @@ def save_partition(part, path) -> Path:
     arrays = {name: getattr(part, name) for name in _ARRAYS}
     arrays.update(format=np.array(FORMAT), version=np.array(VERSION), areas=part.areas, centroids=part.centroids,
                   decision_boundary=part.decision_boundary, origin=part.slice.origin, basis=part.slice.basis,
-                  domain=part.slice.vertices, tol=np.array(part.tol), seconds=np.array(part.seconds),
-                  n_layers=np.array(len(part.net.layers)))
+                  domain=part.slice.vertices, tol=np.array(part.tol), seconds=np.array(part.seconds))
     anchors = getattr(part.slice, "anchors", None)
     if anchors is not None:
         arrays["anchors"] = anchors
-    for i, layer in enumerate(part.net.layers):
+    arrays.update(net_arrays(part.net))
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    return path
+
+
+def net_arrays(net: PWANet) -> dict:
+    """The network as plain arrays, layer by layer (``n_layers``, ``layer<i>_weight``, ...)."""
+    arrays = {"n_layers": np.array(len(net.layers))}
+    for i, layer in enumerate(net.layers):
         arrays[f"layer{i}_weight"] = layer.dense_weight()
         arrays[f"layer{i}_bias"] = layer.bias
         for name in ("negative_slope", "windows", "keep"):
             value = getattr(layer, name)
             if value is not None:
                 arrays[f"layer{i}_{name}"] = np.asarray(value)
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-    return path
+    return arrays
+
+
+def net_from_arrays(data: dict) -> PWANet:
+    """The network written by :func:`net_arrays`."""
+    layers = []
+    for i in range(int(data["n_layers"])):
+        extra = {name: data[f"layer{i}_{name}"] for name in ("windows", "keep") if f"layer{i}_{name}" in data}
+        slope = data.get(f"layer{i}_negative_slope")
+        slope = None if slope is None else (float(slope) if slope.ndim == 0 else slope)
+        layers.append(AffineLayer(data[f"layer{i}_weight"], data[f"layer{i}_bias"], slope, **extra))
+    return PWANet(layers)
 
 
 def load_partition(path):
@@ -70,6 +87,9 @@ def load_partition(path):
             data = {k: z[k] for k in z.files}
     except (OSError, ValueError, EOFError) as exc:
         raise PartitionFileError(f"{path} is not a readable .npz file: {exc}") from exc
+    if str(data.get("format", "")) == FORMAT + "-kd":
+        raise PartitionFileError(f"{path} holds a partition of a {np.shape(data.get('basis'))[-1]}-D domain; "
+                                 f"read it with rg.PartitionKD.load")
     if str(data.get("format", "")) != FORMAT:
         raise PartitionFileError(f"{path} is not a saved relugeo partition (no format '{FORMAT}' entry); "
                                  f"write one with relugeo partition --out or Partition.save")
@@ -79,14 +99,9 @@ def load_partition(path):
     missing = [k for k in _ARRAYS + ("origin", "basis", "domain", "n_layers") if k not in data]
     if missing:
         raise PartitionFileError(f"{path} is truncated: it lacks the arrays {missing}")
-    layers = []
-    for i in range(int(data["n_layers"])):
-        extra = {name: data[f"layer{i}_{name}"] for name in ("windows", "keep") if f"layer{i}_{name}" in data}
-        slope = data.get(f"layer{i}_negative_slope")
-        slope = None if slope is None else (float(slope) if slope.ndim == 0 else slope)
-        layers.append(AffineLayer(data[f"layer{i}_weight"], data[f"layer{i}_bias"], slope, **extra))
+    layers = net_from_arrays(data)
     sl = Slice(data["origin"], data["basis"], data["domain"])
     if "anchors" in data:
         sl.anchors = data["anchors"]
-    return Partition(PWANet(layers), sl, *(data[name] for name in _ARRAYS), seconds=float(data["seconds"]),
+    return Partition(layers, sl, *(data[name] for name in _ARRAYS), seconds=float(data["seconds"]),
                      tol=float(data["tol"]))

@@ -122,9 +122,43 @@ class PartitionKD:
         layer = np.searchsorted(starts, g, side="right") - 1
         return np.stack([layer, g - starts[layer]], axis=1).astype(np.int64)
 
+    def adjacency(self):
+        """The region adjacency graph: a :class:`~relugeo.regions.adjacency.RegionGraph` of the regions
+        sharing a facet of positive (k-1)-measure (``length``; see :mod:`.adjacency_kd`)."""
+        from .adjacency_kd import region_graph_kd
+
+        return region_graph_kd(self)
+
+    def to_networkx(self):
+        """The adjacency graph as a ``networkx.Graph`` (needs networkx; node ``area`` is the volume)."""
+        return self.adjacency().to_networkx(self)
+
+    @cached_property
+    def boundary_measure(self) -> float:
+        """(k-1)-measure of the hidden neurons' zero sets inside the domain (each shared facet once)."""
+        from .facets_kd import neuron_facet_measure
+
+        nd = self.n_domain_facets
+        return 0.5 * float(neuron_facet_measure(self.vertices, self.offsets, self.incidence, nd,
+                                                nd + self.net.n_hidden).sum())
+
     def predictions(self) -> np.ndarray:
         """Predicted class at each region's centroid, shape (R,)."""
         return Partition.predictions(self)
+
+    def save(self, path):
+        """Write the partition atomically: ``.npz`` (every array; read back with :meth:`load`) or a region
+        table ``.csv`` / ``.parquet`` (see :mod:`.partition_io_kd`). Returns the path."""
+        from .partition_io_kd import save_partition_kd
+
+        return save_partition_kd(self, path)
+
+    @classmethod
+    def load(cls, path) -> "PartitionKD":
+        """Read a partition saved as ``.npz`` by :meth:`save` (``relugeo partition --out``)."""
+        from .partition_io_kd import load_partition_kd
+
+        return load_partition_kd(path)
 
     # -- checks ------------------------------------------------------------------
     _check_certificates = Partition._check_certificates

@@ -128,6 +128,41 @@ class Slice:
         return sl
 
     @classmethod
+    def through_points(cls, points, pad: float = 0.1) -> "Slice":
+        """The k-D affine hull of k + 1 inputs (k = 1..8), cut to a cube around them.
+
+        ``points`` (k + 1, D); the basis is orthonormal (QR of ``points[1:] - points[0]``
+        in order), the origin is the centre of the cube, and the cube is the smallest
+        axis-aligned cube (in slice coordinates) holding the points, widened by ``pad``
+        times its side on every side. For three points this is :meth:`through`.
+        """
+        pts = np.asarray(points, dtype=np.float64)
+        if pts.ndim != 2 or not 2 <= pts.shape[0] <= MAX_DIM + 1:
+            raise InvalidSliceError(f"points must have shape (k + 1, D) with k in 1..{MAX_DIM}; got {pts.shape}")
+        if not np.isfinite(pts).all():
+            raise InvalidSliceError("points contain NaN or inf")
+        if pts.shape[0] == 3:
+            return cls.through(*pts, pad=pad)
+        if not (np.isfinite(pad) and pad >= 0):
+            raise InvalidSliceError(f"pad must be a finite number >= 0; got {pad!r}")
+        k = pts.shape[0] - 1
+        if k > pts.shape[1]:
+            raise InvalidSliceError(f"{k + 1} points span at most {pts.shape[1]} dimensions in R^{pts.shape[1]}")
+        d = (pts[1:] - pts[0]).T
+        q, rr = np.linalg.qr(d)
+        diag = np.abs(np.diag(rr))
+        if diag.min() <= 1e-12 * max(float(np.linalg.norm(d, axis=0).max()), 1e-300):
+            raise InvalidSliceError(f"the {k + 1} points are affinely dependent: they span fewer than {k} dimensions")
+        basis = q * np.sign(np.diag(rr))
+        u = np.concatenate([np.zeros((1, k)), (pts[1:] - pts[0]) @ basis])
+        lo, hi = u.min(axis=0), u.max(axis=0)
+        centre = 0.5 * (lo + hi)
+        half = 0.5 * (hi - lo).max() * (1.0 + 2.0 * pad)
+        sl = cls.cube(pts[0] + basis @ centre, basis, half)
+        sl.anchors = u - centre
+        return sl
+
+    @classmethod
     def segment(cls, xa, xb) -> "Slice":
         """The segment from ``xa`` to ``xb``: origin ``xa``, unit direction, ``u`` in [0, |xb - xa|]."""
         xa = _as_vector(xa, "xa")

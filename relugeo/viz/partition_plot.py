@@ -29,7 +29,7 @@ LAYER_FACE_LIGHTEN = 0.8
 # Okabe-Ito: one colour per hidden layer (beyond six layers, viridis samples).
 LAYER_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 # Paul Tol's "light" scheme, the palette of random region colours.
-_LIGHT = ("#77AADD", "#EE8866", "#EEDD88", "#FFAABB", "#99DDFF", "#44BB99", "#BBCC33", "#AAAA00", "#DDDDDD")
+LIGHT_COLORS = ("#77AADD", "#EE8866", "#EEDD88", "#FFAABB", "#99DDFF", "#44BB99", "#BBCC33", "#AAAA00", "#DDDDDD")
 
 
 def slice_coordinates(slice_: Slice, X, *, return_distance: bool = False):
@@ -229,7 +229,7 @@ def plot_partition(
     face_vertices, face_offsets = part.vertices, part.ring_offsets
     if color_by == "random":
         rng = np.random.default_rng(seed)
-        face = to_rgba_array(_LIGHT)[rng.integers(0, len(_LIGHT), R)]
+        face = to_rgba_array(LIGHT_COLORS)[rng.integers(0, len(LIGHT_COLORS), R)]
         face[:, :3] = _lighten(face[:, :3], rng.uniform(0.35, 0.75, (R, 1)))
     elif color_by == "class":
         pieces = part.class_pieces()
