@@ -1252,6 +1252,30 @@ def reduce_last_layer(pre, off, vx, vy, elay, eneu, root, uscale, tol, layer, sl
     return None
 
 
+@njit(cache=True, nogil=True)
+def add_split_counts(root, pieces, lengths, next_hits, cuts, ncut, off, elay, eneu, layer, layer_offset, counts,
+                     length, hits):
+    """Add one batch's :func:`split_cells_reduce` results to its roots' sums.
+
+    Each cell's pieces and zero-set length go to its root ``root[c]``; its
+    root is hit by the next layer's neurons that cut a child, by layer
+    ``layer``'s cutting neurons ``cuts[c, :ncut[c]]`` and by the neurons on
+    its ring's inner edges. Same accumulators as :func:`reduce_leaves`.
+    """
+    for cell in range(root.shape[0]):
+        r = root[cell]
+        counts[r] += pieces[cell]
+        length[r] += lengths[cell]
+        for o in range(next_hits.shape[1]):
+            if next_hits[cell, o] != 0:
+                hits[r, layer_offset[layer + 1] + o] = 1
+        for j in range(ncut[cell]):
+            hits[r, layer_offset[layer] + cuts[cell, j]] = 1
+        for q in range(off[cell], off[cell + 1]):
+            if elay[q] >= 0:
+                hits[r, layer_offset[elay[q]] + eneu[q]] = 1
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, bits, cuts, ncut, base, wt,
                        next_slopes):

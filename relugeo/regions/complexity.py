@@ -12,7 +12,7 @@ from typing import Callable
 import numba
 import numpy as np
 
-from ..kernels import backend, resolve_device
+from ..kernels import backend, cpu, resolve_device
 from ..nets.pwanet import PWANet
 from . import certify, engine, warmup
 from .complexity_kd import exact_kd
@@ -362,15 +362,8 @@ def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str
                 b.pre, b.off, b.vx, b.vy, b.elay, b.eneu, b.uscale, tol, b.layer,
                 net.layers[b.layer].slopes, c.bits, c.cuts, c.ncut, c.base, net.weight_t(last),
                 net.layers[last].slopes)
-            np.add.at(counts, b.root, pieces)
-            np.add.at(length, b.root, lengths)
-            cell, neuron = np.nonzero(next_hits)
-            hits[b.root[cell], layer_offset[last] + neuron] = 1
-            cell, j = np.nonzero(np.arange(c.cuts.shape[1])[None, :] < c.ncut[:, None])
-            hits[b.root[cell], layer_offset[b.layer] + c.cuts[cell, j]] = 1
-            inner = b.elay >= 0
-            vroot = np.repeat(b.root, np.diff(b.off))
-            hits[vroot[inner], layer_offset[b.elay[inner]] + b.eneu[inner]] = 1
+            cpu.add_split_counts(b.root, pieces, lengths, next_hits, c.cuts, c.ncut, b.off, b.elay, b.eneu, b.layer,
+                                 layer_offset, counts, length, hits)
 
         engine.walk(net, roots, consume, final_layer=depth - 2, device=device)
     bounds = list(layer_offset) + ([H] if with_logits else [])
