@@ -78,8 +78,9 @@ def markdown(data: dict, json_path: str | None = None) -> list[str]:
         missed = f"{grid['missed']:,} of {ex['regions']:,}" if grid else "-"
         vmiss = f"{vx['same_neighbourhood_missed']:,} of {ex['neurons']:,}" if vx else "-"
         check = ("ok" if c["expected"] else "verified") if c["ok"] else "**failed**"
+        baseline = _times(grid or lp) + (" (LP)" if lp else "")
         lines.append(f"| {c['name']} | {c['description']} | {regions} | {_seconds(ex['seconds'])} "
-                     f"| {ex['regions_per_s']:,.0f} | {_times(grid or lp)}{' (LP)' if lp else ''} | {missed} | {_times(vx)} | {vmiss} | {check} |")
+                     f"| {ex['regions_per_s']:,.0f} | {baseline} | {missed} | {_times(vx)} | {vmiss} | {check} |")
     lines += [
         "",
         ("Local-complexity rows count the regions (and neurons) met by every point's neighbourhood, summed over "

@@ -156,8 +156,9 @@ def count_full(net: PWANet, *, max_regions: int | None = 100_000_000, batch_cell
     The regions of :func:`relugeo.partition` on ``Slice.full(D)``, counted
     without building them: the walk keeps only each leaf's pattern and
     whether it reaches infinity (8 bytes per 64 neurons, plus one), not its
-    vertices, so complexes of millions of regions fit in memory. ``client`` fans the walk out as in
-    :func:`relugeo.partition`.
+    vertices, so complexes of millions of regions fit in memory. ``client``
+    fans the walk out as in :func:`relugeo.partition`. ``max_regions``
+    bounds the pieces of the D + 1 cones, at least the regions.
     """
     if not isinstance(net, PWANet):
         raise TypeError(f"net must be a PWANet (use relugeo.from_torch); got {type(net).__name__}")
