@@ -837,7 +837,8 @@ def bench_cmd(
     device: str = typer.Option("cpu", "--device", help="Where the exact engine runs: 'cpu' or 'cuda' (fails "
                                "when numba sees no GPU)."),
     methods: str = typer.Option("exact,grid,vertex", "--methods", help="Comma-separated: exact (required), grid "
-                                "(dense sampling), vertex (the published LC estimator, LC cases only)."),
+                                "(dense sampling; on 3-D and larger domains the naive per-cell LP enumerator), vertex (the "
+                                "published LC estimator, LC cases only)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every measurement, the checks and the "
                                             "machine (CPU, cores, threads, versions, BLAS, GPU) here, atomically."),
     case: Optional[List[str]] = typer.Option(None, "--case", help="Run only this suite case (repeat for several; "

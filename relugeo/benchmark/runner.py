@@ -20,6 +20,7 @@ from ..errors import RelugeoError
 from ..regions import local_complexity, partition
 from ..regions.slices import Slice
 from .baselines import grid_patterns, lc_grid_regions, pattern_set
+from .baselines_kd import lp_partition
 from .machine import machine_info, numba_cache_files
 from .suite import SUITE_VERSION, Workload
 
@@ -34,6 +35,10 @@ SETTINGS = {
     "quick": {"rounds": 3, "baseline_rounds": 1, "grid": 512, "grid_1d": 32768, "lc_grid": 24, "lc_grid_1d": 512},
     "full": {"rounds": 5, "baseline_rounds": 3, "grid": 1024, "grid_1d": 65536, "lc_grid": 32, "lc_grid_1d": 1024},
 }
+
+# the per-cell LP baseline of k-D domains solves about two LPs per cell and neuron: beyond this many
+# regions it takes minutes, so larger k-D cases time the exact engine alone
+LP_MAX_REGIONS = 2_000
 
 Progress = Callable[[int, int, str], None]
 
@@ -163,7 +168,9 @@ def _timed(fn: Callable, rounds: int):
 
 def _shrunk(sl: Slice, factor: float = 0.1) -> Slice:
     """The slice's domain scaled by ``factor`` about its centre: about 1% of its regions in 2-D, but still
-    split by every layer, so every kernel the full domain needs runs."""
+    split by every layer, so every kernel the full domain needs runs (all of R^D stays as it is)."""
+    if sl.is_full:
+        return sl
     centre = 0.5 * (sl.vertices.min(axis=0) + sl.vertices.max(axis=0))
     return Slice(sl.origin, sl.basis, centre + factor * (sl.vertices - centre))
 
@@ -204,7 +211,13 @@ def measure_partition(w: Workload, methods: Sequence[str], settings: dict, engin
         problems.append(f"verify() failed: {report}")
     out = {"exact": dict(t, regions=got["regions"], regions_per_s=got["regions"] / t["seconds"],
                          verified=bool(report["ok"]))}
-    if "grid" in methods:
+    if "grid" in methods and (w.slice.is_full or w.k >= 3) and got["regions"] <= LP_MAX_REGIONS:
+        # no dense sampling of a k-D domain: the naive per-cell LP enumerator is its baseline
+        n_lp, g = _timed(lambda: lp_partition(w.net, w.slice), 1)
+        if n_lp != got["regions"]:
+            problems.append(f"the per-cell LP baseline counts {n_lp:,} regions, the exact engine {got['regions']:,}")
+        out["lp"] = dict(g, regions=n_lp, regions_per_s=n_lp / g["seconds"], time_vs_exact=g["seconds"] / t["seconds"])
+    elif "grid" in methods and w.k <= 2:
         side = settings["grid"] if w.k == 2 else settings["grid_1d"]
         found, g = _timed(lambda: grid_patterns(w.net, w.slice, side), settings["baseline_rounds"])
         extra = len(pattern_set(found) - pattern_set(part.patterns))

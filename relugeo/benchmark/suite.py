@@ -74,7 +74,9 @@ class Case:
     ``("through", i, j, k)`` -- ``Slice.through`` three digits, pad 0.1;
     ``("between", i, j)`` -- ``Slice.segment`` from digit i to digit j;
     ``("lc", n_points, radius, dim)`` -- exact local complexity at the first
-    ``n_points`` digits.
+    ``n_points`` digits;
+    ``("cube", half_width)`` -- ``[-h, h]^k`` of a k-input net (k = 3..8);
+    ``("full",)`` -- all of R^D (:meth:`Slice.full`), unbounded regions included.
     """
 
     name: str
@@ -110,6 +112,10 @@ class Case:
             return f"{net} on the square through digits {args[0]}, {args[1]}, {args[2]}"
         if kind == "between":
             return f"{net} on the segment from digit {args[0]} to digit {args[1]}"
+        if kind == "cube":
+            return f"{net} on [-{args[0]:g}, {args[0]:g}]^{self.arch.split(':')[1].split('-')[0]}"
+        if kind == "full":
+            return f"{net} on all of R^{self.arch.split(':')[1].split('-')[0]}"
         n, r, dim = args
         return f"{net}, exact {dim}-D local complexity at {n} digits, radius {r:g}"
 
@@ -121,6 +127,10 @@ def _slice(kind: str, args: list, input_dim: int, seed: int) -> Slice:
     if kind == "segment":
         d = np.full(2, np.sqrt(0.5)) if input_dim == 2 else frame(input_dim, 1, seed)[:, 0]
         return Slice.segment(-args[0] * d, args[0] * d)
+    if kind == "cube":
+        return Slice.cube(np.zeros(input_dim), np.eye(input_dim), args[0])
+    if kind == "full":
+        return Slice.full(input_dim)
     X = digits(max(args) + 1)
     if kind == "through":
         return Slice.through(*X[list(args)], pad=0.1)
@@ -185,6 +195,10 @@ CASES: tuple[Case, ...] = (
     Case("1d digits 0-1", DIGITS_MLP, ("between", 0, 1), {"regions": 166}, QUICK),
     Case("1d 784-512x4 len100", _mlp(784, 512, 4, 10), ("segment", 50.0), {"regions": 1820}, QUICK),
     Case("1d 784-256x3 len100", _mlp(784, 256, 3, 10), ("segment", 50.0), {"regions": 722}, FULL),
+    # k-D: cubes of 3-input nets and the full complex of R^3, beside the naive per-cell LP baseline
+    Case("3d cube w8-d2", _mlp(3, 8, 2, 1), ("cube", 1.0), {"regions": 107}, FULL),
+    Case("3d cube w32-d3", _mlp(3, 32, 3, 1), ("cube", 1.0), {"regions": 20724}, FULL),
+    Case("full R^3 w8-d2", _mlp(3, 8, 2, 1), ("full",), {"regions": 772}, FULL),
     # local complexity at digits
     Case("lc2d digits200 r0.25", DIGITS_MLP, ("lc", 200, 0.25, 2), {"regions": 37419, "neurons": 5654}, QUICK),
     Case("lc1d digits1000 r0.25", DIGITS_MLP, ("lc", 1000, 0.25, 1), {"regions": 19797, "neurons": 18684}, QUICK),

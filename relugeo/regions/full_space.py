@@ -85,16 +85,102 @@ def _simplex_domain(D: int) -> tuple[np.ndarray, np.ndarray]:
     return vertices, inc
 
 
-def _stack(batches: list[engine_kd.CellBatchKD]) -> engine_kd.CellBatchKD:
-    """One batch holding the root cells of several batches (roots renumbered)."""
+def _join(batches: list[engine_kd.CellBatchKD]) -> engine_kd.CellBatchKD:
+    """The cells of several batches of the same layer as one batch, in order (roots kept)."""
     offs, shift = [np.zeros(1, dtype=np.int64)], 0
     for b in batches:
         offs.append(b.off[1:] + shift)
         shift += int(b.off[-1])
     cat = lambda name: np.concatenate([getattr(b, name) for b in batches])  # noqa: E731
-    n = sum(b.n_cells for b in batches)
-    return engine_kd.CellBatchKD(0, cat("pre"), np.concatenate(offs), cat("X"), cat("I"), cat("pat"),
-                                 np.arange(n, dtype=np.int64), cat("uscale"), batches[0].n_domain_facets)
+    return engine_kd.CellBatchKD(batches[0].layer, cat("pre"), np.concatenate(offs), cat("X"), cat("I"),
+                                 cat("pat"), cat("root"), cat("uscale"), batches[0].n_domain_facets)
+
+
+def _stack(batches: list[engine_kd.CellBatchKD]) -> engine_kd.CellBatchKD:
+    """One batch holding the root cells of several batches (roots renumbered)."""
+    out = _join(batches)
+    out.root = np.arange(out.n_cells, dtype=np.int64)
+    return out
+
+
+def _pieces_at_infinity(b: engine_kd.CellBatchKD) -> np.ndarray:
+    """Which leaves of a section batch reach the face t = 0 (a vertex on the last domain facet), (C,) bool."""
+    f = b.n_domain_facets - 1
+    at_inf = ((b.I[:, f >> 6] >> np.uint64(f & 63)) & np.uint64(1)).astype(bool)
+    return np.logical_or.reduceat(at_inf, b.off[:-1]) if len(at_inf) else np.zeros(b.n_cells, dtype=bool)
+
+
+def _walk_cells(net: PWANet, cells: engine_kd.CellBatchKD, tol: float, batch_cells, max_regions, device: str,
+                count_only: bool = False):
+    """The leaves below ``cells``: one batch (None when there are none), or with ``count_only`` only
+    their patterns (C, n_words) uint64 and :func:`_pieces_at_infinity`. The task of one dask worker."""
+    leaves: list = []
+    keep = (lambda b: leaves.append((b.pat, _pieces_at_infinity(b)))) if count_only else leaves.append
+    engine.walk(net, cells, keep, tol=tol, batch_cells=batch_cells, max_regions=max_regions, device=device)
+    if count_only:
+        return (np.concatenate([p for p, _ in leaves]), np.concatenate([q for _, q in leaves])) if leaves else None
+    return _join(leaves) if leaves else None
+
+
+def _walk_on_client(client, net: PWANet, roots: engine_kd.CellBatchKD, *, tol, batch_cells, max_regions,
+                    device, count_only: bool = False) -> list:
+    """:func:`_walk_cells` of ``roots`` on a dask cluster: a list of its results.
+
+    The D + 1 root cones are split through the first hidden layer here; the
+    cells that come out are cut into about four chunks per worker, and each
+    worker walks its chunks to the leaves. The regions are those of the
+    serial walk: only the order of the leaves differs, and the patterns are
+    sorted afterwards anyway.
+    """
+    if len(net.hidden) < 2:
+        return [_walk_cells(net, roots, tol, batch_cells, max_regions, device, count_only)]
+    top = list(engine.iter_leaves(net, roots, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
+                                  final_layer=1, device=device))
+    cells = _join(top)
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    bounds = np.unique(np.linspace(0, cells.n_cells, min(cells.n_cells, 4 * n_workers) + 1).astype(np.int64))
+    chunks = [cells.take(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    n = len(chunks)
+    futures = client.map(_walk_cells, [net] * n, chunks, [tol] * n, [batch_cells] * n, [max_regions] * n,
+                         [device] * n, [count_only] * n, pure=False)
+    parts = [r for r in client.gather(futures) if r is not None]
+    found = sum(len(r[0]) if count_only else r.n_cells for r in parts)
+    engine._check_limit(max_regions, found, len(net.hidden) - 1)
+    return parts
+
+
+def count_full(net: PWANet, *, max_regions: int | None = 100_000_000, batch_cells: int | None = None,
+               tol: float = engine.DEFAULT_TOL, device: str = "cpu", client=None) -> tuple[int, int]:
+    """The number of activation regions of ``net`` on all of R^D, and how many are bounded.
+
+    The regions of :func:`relugeo.partition` on ``Slice.full(D)``, counted
+    without building them: the walk keeps only each leaf's pattern and
+    whether it reaches infinity (8 bytes per 64 neurons, plus one), not its
+    vertices, so complexes of millions of regions fit in memory. ``client``
+    fans the walk out as in :func:`relugeo.partition`. ``max_regions``
+    bounds the pieces of the D + 1 cones, at least the regions.
+    """
+    if not isinstance(net, PWANet):
+        raise TypeError(f"net must be a PWANet (use relugeo.from_torch); got {type(net).__name__}")
+    D = net.input_dim
+    if D > 8:
+        raise InvalidSliceError(f"Slice.full needs a net with at most 8 inputs; this one has {D}")
+    hnet = homogenised(net)
+    domain, inc = _simplex_domain(D)
+    roots = _stack([engine_kd.root_batch(hnet, o[None], B, domain, inc) for o, B in _sections(D)])
+    kw = dict(tol=tol, batch_cells=batch_cells, max_regions=max_regions, device=device)
+    if client is None:
+        parts = [_walk_cells(hnet, roots, count_only=True, **kw)]
+    else:
+        parts = _walk_on_client(client, hnet, roots, count_only=True, **kw)
+    pat = np.ascontiguousarray(np.concatenate([p for p, _ in parts]))
+    at_inf = np.concatenate([q for _, q in parts])
+    # the t neurons' bits are the same in every piece, so the homogenised patterns tell regions apart
+    rows = pat[:, 0] if pat.shape[1] == 1 else pat.view(np.dtype((np.void, 8 * pat.shape[1])))[:, 0]
+    keys, region = np.unique(rows, return_inverse=True)
+    unbounded = np.zeros(len(keys), dtype=bool)
+    unbounded[region.reshape(-1)[at_inf]] = True
+    return len(keys), int(len(keys) - unbounded.sum())
 
 
 def _drop_t_bits(patterns: np.ndarray, net: PWANet) -> np.ndarray:
@@ -198,8 +284,10 @@ class FullPartition:
         return f"FullPartition({self.n_regions} regions ({self.n_bounded} bounded) of {self.net!r} on R^{self.dim})"
 
 
-def partition_full(net: PWANet, slice_: Slice, *, max_regions, batch_cells, tol, device) -> FullPartition:
-    """:func:`relugeo.partition` on ``Slice.full(D)`` (inputs checked by the caller)."""
+def partition_full(net: PWANet, slice_: Slice, *, max_regions, batch_cells, tol, device,
+                   client=None) -> FullPartition:
+    """:func:`relugeo.partition` on ``Slice.full(D)`` (inputs checked by the caller); with a dask
+    ``client`` the cells are walked on its workers (:func:`_walk_on_client`)."""
     t0 = time.perf_counter()
     D = net.input_dim
     if D > 8:
@@ -208,9 +296,13 @@ def partition_full(net: PWANet, slice_: Slice, *, max_regions, batch_cells, tol,
     domain, inc = _simplex_domain(D)
     sections = _sections(D)
     roots = _stack([engine_kd.root_batch(hnet, o[None], B, domain, inc) for o, B in sections])
-    leaves: list[engine_kd.CellBatchKD] = []
-    engine.walk(hnet, roots, leaves.append, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
-                device=device)
+    if client is None:
+        leaves: list[engine_kd.CellBatchKD] = []
+        engine.walk(hnet, roots, leaves.append, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
+                    device=device)
+    else:
+        leaves = _walk_on_client(client, hnet, roots, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
+                                 device=device)
     X, off, I, pat, pre = _concat(leaves)
     section = np.concatenate([b.root for b in leaves])
     patterns = _drop_t_bits(pat, net)
@@ -219,8 +311,7 @@ def partition_full(net: PWANet, slice_: Slice, *, max_regions, batch_cells, tol,
     region = region.reshape(-1)
     R = len(first)
     # a piece is at infinity where one of its vertices lies on facet D (t = 0)
-    at_inf = ((I[:, D >> 6] >> np.uint64(D & 63)) & np.uint64(1)).astype(bool)
-    piece_inf = np.logical_or.reduceat(at_inf, off[:-1]) if len(at_inf) else np.zeros(0, bool)
+    piece_inf = np.concatenate([_pieces_at_infinity(b) for b in leaves])
     bounded = np.ones(R, dtype=bool)
     bounded[region[piece_inf]] = False
     # homogeneous coordinates of every vertex and each piece's centroid

@@ -421,6 +421,7 @@ def partition(
     device: str = "cpu",
     predicates: str = "tolerance",
     parallel: bool = False,
+    client=None,
 ) -> Partition:
     """The exact partition of a slice's domain into activation regions.
 
@@ -458,6 +459,9 @@ def partition(
         default, and the walk then runs on one thread: on 2 cores both this
         and the kernels' own parallel loops measured slower than one thread
         on 2-W^3-1 nets, W = 64..256 (0.8-0.9x and 0.5-0.6x).
+    client : dask.distributed.Client, optional
+        :meth:`Slice.full` only: split the space through the first hidden layer
+        here, then walk the cells on the cluster's workers; same regions.
 
     Returns
     -------
@@ -471,11 +475,13 @@ def partition(
             raise ValueError("predicates='certified' covers 1-D and 2-D slices; k-D slices and Slice.full use "
                              "predicates='tolerance'")
         certify.check_supported(net, device)
+    if client is not None and not slice_.is_full:
+        raise ValueError("client= fans out the partition of Slice.full only; pass client=None for this slice")
     if slice_.is_full:
         from .full_space import partition_full
 
         return partition_full(net, slice_, max_regions=max_regions, batch_cells=batch_cells, tol=tol,
-                              device=device)
+                              device=device, client=client)
     if slice_.dim >= 3:
         from .partition_kd import partition_kd
 
