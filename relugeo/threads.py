@@ -1,11 +1,13 @@
 """How many threads relugeo runs, and on which threading layer.
 
-relugeo's kernels are numba ``prange`` loops. numba's default OpenMP layer
-makes idle workers spin, and a parallel region ends only when every worker has
-reached its barrier: on a machine where another process holds a core, each of
-the engine's thousands of short parallel regions then waits for a time slice,
-and default settings run many times slower than one thread. So, when
-``relugeo`` is imported and unless the user has chosen otherwise:
+relugeo runs its compiled kernels on pools of Python threads (the kernels
+release the GIL), each thread on one numba thread; numba's own parallel loops
+serve only long flat loops such as ``verify``'s checks. Those loops still need
+care: numba's default OpenMP layer makes idle workers spin, and a parallel
+region ends only when every worker has reached its barrier, so on a machine
+where another process holds a core each region waits for a time slice, and
+default settings run many times slower than one thread. So, when ``relugeo``
+is imported and unless the user has chosen otherwise:
 
 - numba's threading layer is TBB, which numba picks first whenever the ``tbb``
   package is installed (a dependency of relugeo on x86-64): idle TBB workers

@@ -1,6 +1,6 @@
 """Compiled core (numba). Pure arrays in, arrays out: no torch, no matplotlib.
 
-``cpu`` (njit / prange) and ``cuda`` (numba.cuda) export the same kernels;
+``cpu`` (njit) and ``cuda`` (numba.cuda) export the same kernels;
 :func:`backend` picks one by device name.
 """
 

@@ -1,20 +1,26 @@
-"""CPU kernels (numba njit / prange).
+"""CPU kernels (numba njit, releasing the GIL).
 
 Every kernel here has a twin of the same name in ``cuda.py`` with the same
 semantics; both are tested against slow NumPy references in ``tests/``.
+
+A kernel call runs on the calling thread. The engine gets its parallelism by
+running independent batches of cells (subtrees, pieces of a point set) on a
+pool of threads, not from parallel loops inside the kernels: on a shared
+machine, thousands of short parallel regions measured slower than one thread,
+and numba compiles parallel loops several times more slowly.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def _pack_signs(z, n_words):
     n, m = z.shape
     out = np.zeros((n, n_words), dtype=np.uint64)
-    for r in prange(n):
+    for r in range(n):
         for j in range(m):
             if z[r, j] > 0.0:
                 out[r, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
@@ -60,7 +66,7 @@ def _line_eps(a, b, c, uscale, tol):
     return tol * ((abs(a) + abs(b)) * uscale + abs(c))
 
 
-CHUNK = 32  # cells per parallel work item: each item allocates one workspace
+CHUNK = 32  # cells per work item: each item allocates one workspace
 
 
 @njit(cache=True, nogil=True)
@@ -310,7 +316,7 @@ def _mask_row(pre, cell, bits, slopes, masked):
             masked[cell, r, i] = v if bits[cell, i] == 1 else slopes[i] * v
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def split_cells_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes):
     """Pass 1 of splitting a batch of cells by one layer's neurons.
 
@@ -345,7 +351,7 @@ def split_cells_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes):
     npieces = np.ones(C, dtype=np.int64)
     nverts = np.empty(C, dtype=np.int64)
     masked = np.empty_like(pre)
-    for ch in prange((C + CHUNK - 1) // CHUNK):
+    for ch in range((C + CHUNK - 1) // CHUNK):
         ws = _new_workspace(64, 8, 8)
         hi = np.empty(n)
         lo = np.empty(n)
@@ -397,7 +403,7 @@ def _finish_child(child, cell, pre, bits, cuts, k, active, slopes, pat, bit_offs
                     cnext[child, r, o] += coef * wt[i, o]
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def split_cells_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, pat, bit_offset,
                       bits, cuts, ncut, piece_start, vert_start, base, wt,
                       coff, cx, cy, cl, cn, cpat, cnext, cparent):
@@ -412,7 +418,7 @@ def split_cells_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, 
     """
     C = pre.shape[0]
     no_cut = np.zeros(1, dtype=np.uint64)
-    for ch in prange((C + CHUNK - 1) // CHUNK):
+    for ch in range((C + CHUNK - 1) // CHUNK):
         ws = _new_workspace(64, 8, 8)
         for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
             st = off[cell]
@@ -449,7 +455,7 @@ def split_cells_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, 
     return None
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def children_maps(cpat, cparent, pre, cuts, ncut, slopes, bit_offset, base, wt, cnext):
     """The next layer's map of children written without one (``split_cells_write`` or
     ``split_intervals_write`` called with a ``wt`` of width 0).
@@ -464,7 +470,7 @@ def children_maps(cpat, cparent, pre, cuts, ncut, slopes, bit_offset, base, wt, 
     NC = cpat.shape[0]
     rows = pre.shape[1]
     n_next = wt.shape[1]
-    for c in prange(NC):
+    for c in range(NC):
         cell = cparent[c]
         for r in range(rows):
             for o in range(n_next):
@@ -481,7 +487,7 @@ def children_maps(cpat, cparent, pre, cuts, ncut, slopes, bit_offset, base, wt, 
                         cnext[c, r, o] += coef * wt[i, o]
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def polygon_area_centroid(off, vx, vy):
     """Shoelace area and centroid of every ring: (R,) and (R, 2) float64.
 
@@ -491,7 +497,7 @@ def polygon_area_centroid(off, vx, vy):
     R = off.shape[0] - 1
     area = np.empty(R)
     cen = np.empty((R, 2))
-    for r in prange(R):
+    for r in range(R):
         st = off[r]
         en = off[r + 1]
         x0 = vx[st]
@@ -570,7 +576,7 @@ def _interval_cuts(pre, cell, t0, t1, uscale, tol, bits, cuts, roots, slopes):
     return k, groups
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def split_intervals_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes):
     """Pass 1 for intervals; same outputs as :func:`split_cells_count`, with
     each row of ``cuts`` sorted by breakpoint."""
@@ -582,7 +588,7 @@ def split_intervals_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slop
     npieces = np.ones(C, dtype=np.int64)
     nverts = np.empty(C, dtype=np.int64)
     masked = np.empty_like(pre)
-    for cell in prange(C):
+    for cell in range(C):
         roots = np.empty(n)
         k, groups = _interval_cuts(pre, cell, vx[off[cell]], vx[off[cell] + 1], uscale[cell], tol, bits[cell],
                                    cuts[cell], roots, slopes)
@@ -593,7 +599,7 @@ def split_intervals_count(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slop
     return bits, cuts, ncut, npieces, nverts, masked
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def split_intervals_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, pat, bit_offset,
                           bits, cuts, ncut, piece_start, vert_start, base, wt,
                           coff, cx, cy, cl, cn, cpat, cnext, cparent):
@@ -603,7 +609,7 @@ def split_intervals_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slop
     end shared by several neurons is labelled with the first of them.
     """
     C = pre.shape[0]
-    for cell in prange(C):
+    for cell in range(C):
         st = off[cell]
         k = ncut[cell]
         p0 = piece_start[cell]
@@ -827,11 +833,11 @@ def _max_pieces(pre, cell, vx, vy, elay, eneu, st, en, uscale, tol, layer, windo
     return qx, qy, ql, qn, qoff, qwin
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def split_cells_max(pre, off, vx, vy, elay, eneu, uscale, tol, layer, windows):
     """Split cells (2-D polygons or 1-D intervals) by the ties of a max layer.
 
-    Two passes over the cells in parallel: one counts each cell's pieces and
+    Two passes over the cells: one counts each cell's pieces and
     vertices, the other writes them at the prefix sums of the counts.
 
     Parameters
@@ -849,7 +855,7 @@ def split_cells_max(pre, off, vx, vy, elay, eneu, uscale, tol, layer, windows):
     C = pre.shape[0]
     npieces = np.zeros(C, dtype=np.int64)
     nverts = np.zeros(C, dtype=np.int64)
-    for cell in prange(C):
+    for cell in range(C):
         qoff = _max_pieces(pre, cell, vx, vy, elay, eneu, off[cell], off[cell + 1], uscale[cell], tol, layer,
                            windows)[4]
         npieces[cell] = qoff.shape[0] - 1
@@ -868,7 +874,7 @@ def split_cells_max(pre, off, vx, vy, elay, eneu, uscale, tol, layer, windows):
     cn = np.empty(V, dtype=np.int32)
     cparent = np.empty(NC, dtype=np.int64)
     cwin = np.empty((NC, windows.shape[0]), dtype=np.int64)
-    for cell in prange(C):
+    for cell in range(C):
         qx, qy, ql, qn, qoff, qwin = _max_pieces(pre, cell, vx, vy, elay, eneu, off[cell], off[cell + 1],
                                                  uscale[cell], tol, layer, windows)
         p0 = piece_start[cell]
@@ -1196,7 +1202,7 @@ def _new_edge_length(ws, npc, slot, layer):
     return total
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def reduce_last_layer(pre, off, vx, vy, elay, eneu, root, uscale, tol, layer, slopes, layer_offset,
                       counts, hits, length):
     """Per-root reduction of the cells before the last hidden layer, without splitting them.
@@ -1214,7 +1220,7 @@ def reduce_last_layer(pre, off, vx, vy, elay, eneu, root, uscale, tol, layer, sl
     ncut = np.zeros(C, dtype=np.int64)
     pieces = np.ones(C, dtype=np.int64)
     chord = np.zeros(C)
-    for ch in prange((C + CHUNK - 1) // CHUNK):
+    for ch in range((C + CHUNK - 1) // CHUNK):
         ws = _new_workspace(64, 8, 8)
         hi = np.empty(n)
         lo = np.empty(n)
@@ -1276,7 +1282,7 @@ def add_split_counts(root, pieces, lengths, next_hits, cuts, ncut, off, elay, en
                 hits[r, layer_offset[elay[q]] + eneu[q]] = 1
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, bits, cuts, ncut, base, wt,
                        next_slopes):
     """Split cells by layer ``layer`` and count, without storing, what the next layer does to each child.
@@ -1299,7 +1305,7 @@ def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes,
     pieces = np.zeros(C, dtype=np.int64)
     length = np.zeros(C)
     next_hits = np.zeros((C, n_next), dtype=np.uint8)
-    for ch in prange((C + CHUNK - 1) // CHUNK):
+    for ch in range((C + CHUNK - 1) // CHUNK):
         ws = _new_workspace(64, 8, 8)
         ws2 = _new_workspace(64, 8, 8)
         m = np.empty((1, 3, n_next))

@@ -1,4 +1,4 @@
-"""CPU kernels for k-dimensional cells (numba njit / prange; the engine uses them for k >= 3).
+"""CPU kernels for k-dimensional cells (numba njit; the engine uses them for k >= 3).
 
 A cell is a convex polytope of the slice given by its vertices ``X`` (V, k)
 and, per vertex, the hyperplanes it lies on: a bitset ``I`` (V, W) of global
@@ -29,7 +29,7 @@ for k >= 3.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .cpu import CHUNK, _finish_child, _mask_row
 
@@ -320,7 +320,7 @@ def _polytope_signs(pre, cell, X, st, en, uscale, tol, bits, cuts, hi, lo, slope
     return ncut
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def split_polytopes_count(pre, off, X, I, uscale, tol, fbase, slopes):
     """Pass 1 of splitting a batch of k-D cells by one layer's neurons.
 
@@ -349,7 +349,7 @@ def split_polytopes_count(pre, off, X, I, uscale, tol, fbase, slopes):
     npieces = np.ones(C, dtype=np.int64)
     nverts = np.empty(C, dtype=np.int64)
     masked = np.empty_like(pre)
-    for ch in prange((C + CHUNK - 1) // CHUNK):
+    for ch in range((C + CHUNK - 1) // CHUNK):
         ws = _new_workspace(k, I.shape[1], 256, 16, 64, 64, 64)
         hi = np.empty(n)
         lo = np.empty(n)
@@ -370,7 +370,7 @@ def split_polytopes_count(pre, off, X, I, uscale, tol, fbase, slopes):
     return bits, cuts, ncut, npieces, nverts, masked
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def split_polytopes_write(pre, off, X, I, uscale, tol, fbase, slopes, pat, bit_offset,
                           bits, cuts, ncut, piece_start, vert_start, base, wt,
                           coff, cX, cI, cpat, cnext, cparent):
@@ -383,7 +383,7 @@ def split_polytopes_write(pre, off, X, I, uscale, tol, fbase, slopes, pat, bit_o
     k = X.shape[1]
     W = I.shape[1]
     no_cut = np.zeros(1, dtype=np.uint64)
-    for ch in prange((C + CHUNK - 1) // CHUNK):
+    for ch in range((C + CHUNK - 1) // CHUNK):
         ws = _new_workspace(k, W, 256, 16, 64, 64, 64)
         for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
             st = off[cell]
@@ -415,13 +415,13 @@ def split_polytopes_write(pre, off, X, I, uscale, tol, fbase, slopes, pat, bit_o
     return None
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def cell_incidence_union(off, I):
     """The union of the incidence bitsets of every cell's vertices: (C, W) uint64."""
     C = off.shape[0] - 1
     W = I.shape[1]
     out = np.zeros((C, W), dtype=np.uint64)
-    for c in prange(C):
+    for c in range(C):
         for q in range(off[c], off[c + 1]):
             for w in range(W):
                 out[c, w] |= I[q, w]

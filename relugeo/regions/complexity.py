@@ -285,9 +285,7 @@ def _run_chunks(fn, net, X, radius, V, layers, chunks, progress, threaded):
     cut into pieces of at least 16 points, about four per thread, and a pool of
     that many Python threads takes them in turn, each running the kernels on
     one thread (they release the GIL). Work moves to whichever thread is free,
-    so a core held by another process slows one thread, not every parallel
-    region, and the points' own work runs in parallel rather than only the
-    compiled loops inside it.
+    so a core held by another process slows one thread, not the whole run.
     """
     n_threads = numba.get_num_threads()
     if not threaded or n_threads == 1:

@@ -6,7 +6,6 @@ import time
 from functools import cached_property
 from pathlib import Path
 
-import numba
 import numpy as np
 
 from ..errors import CertificateError, InvalidSliceError
@@ -454,11 +453,11 @@ def partition(
         its exact area (length) is positive. Certified runs on the CPU and needs a
         network of dense two-slope layers (``tol`` is then unused).
     parallel : bool, default False
-        Walk subtrees of the partition on a pool of numba's threads, each
-        running the kernels on one thread (same regions, same order). Off by
-        default, and the walk then runs on one thread: on 2 cores both this
-        and the kernels' own parallel loops measured slower than one thread
-        on 2-W^3-1 nets, W = 64..256 (0.8-0.9x and 0.5-0.6x).
+        Walk subtrees of the partition on a pool of ``numba.get_num_threads()``
+        threads, each running the kernels (same regions, same order). Off by
+        default, and the walk then runs on the calling thread: on 2 cores the
+        pool measured slower than one thread on 2-W^3-1 nets, W = 64..256
+        (0.8-0.9x).
     client : dask.distributed.Client, optional
         :meth:`Slice.full` only: split the space through the first hidden layer
         here, then walk the cells on the cluster's workers; same regions.
@@ -492,15 +491,8 @@ def partition(
     centre = _domain_centre(slice_)
     roots = _slice_roots(net, slice_, centre)
     cert = certify.for_slice(net, slice_, centre, roots) if predicates == "certified" else None
-    threads = None if parallel else numba.get_num_threads()
-    if threads is not None:
-        numba.set_num_threads(1)  # the kernels' parallel loops measured slower than one thread on 2 cores
-    try:
-        leaves = list(engine.iter_leaves(net, roots, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
-                                         device=device, parallel=parallel, certifier=cert))
-    finally:
-        if threads is not None:
-            numba.set_num_threads(threads)
+    leaves = list(engine.iter_leaves(net, roots, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
+                                     device=device, parallel=parallel, certifier=cert))
     part = _from_leaves(net, slice_, leaves, centre, time.perf_counter() - t0, tol)
     if cert is not None:
         part.predicates = predicates
