@@ -116,10 +116,24 @@ def _split_ring_cert(ws, R, E, vx, vy, vr, elay, eneu, st, en, pre, err, cell, c
                 R, E = _grow_extra(R, E, X.shape[1])
             has_pos = False
             has_neg = False
+            # one bound for the piece (at its largest coordinates and radius); vertex by vertex only near zero
+            mx = 0.0
+            my = 0.0
+            mr = 0.0
             for q in range(m):
-                v, e = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], X[src, ps + q], Y[src, ps + q],
-                                   R[src, ps + q])
-                S[q] = v
+                x = X[src, ps + q]
+                y = Y[src, ps + q]
+                S[q] = aj * x + bj * y + cj
+                mx = max(mx, abs(x))
+                my = max(my, abs(y))
+                mr = max(mr, R[src, ps + q])
+            _, ep = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], mx, my, mr)
+            for q in range(m):
+                v = S[q]
+                e = ep
+                if abs(v) <= e:
+                    v, e = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], X[src, ps + q],
+                                       Y[src, ps + q], R[src, ps + q])
                 E[q] = e
                 if v > e:
                     SG[q] = 1
@@ -189,19 +203,57 @@ def _split_ring_cert(ws, R, E, vx, vy, vr, elay, eneu, st, en, pre, err, cell, c
 
 
 @njit(cache=True)
-def _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits, cuts, slopes):
-    """Certified :func:`relugeo.kernels.cpu._cell_signs`; returns -1 when a sign is undecided."""
+def _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits, cuts, slopes, hi, lo):
+    """Certified :func:`relugeo.kernels.cpu._cell_signs`; returns -1 when a sign is undecided.
+
+    The values at the vertices are evaluated as in the tolerance kernel; one
+    bound per neuron, at the cell's largest coordinates and radius, covers every
+    vertex. Only a neuron whose extreme values lie within that bound is looked
+    at vertex by vertex. A cutting neuron's vertices are certified by the split.
+    ``hi``, ``lo`` are scratch of shape (n,).
+    """
     n = pre.shape[2]
+    ga = pre[cell, 0]
+    gb = pre[cell, 1]
+    gc = pre[cell, 2]
+    for i in range(n):
+        hi[i] = -np.inf
+        lo[i] = np.inf
+    mx = 0.0
+    my = 0.0
+    mr = 0.0
+    for q in range(st, en):
+        x = vx[q]
+        y = vy[q]
+        mx = max(mx, abs(x))
+        my = max(my, abs(y))
+        mr = max(mr, vr[q])
+        for i in range(n):
+            v = ga[i] * x + gb[i] * y + gc[i]
+            hi[i] = max(hi[i], v)
+            lo[i] = min(lo[i], v)
     ncut = 0
     for i in range(n):
         if slopes[i] == 1.0:
             bits[i] = 0
             continue
+        # value_bound's error grows with |x|, |y| and r: at their largest it bounds every vertex
+        _, e = value_bound(ga[i], gb[i], gc[i], err[0, i], err[1, i], err[2, i], mx, my, mr)
+        if lo[i] > e:
+            bits[i] = 1
+            continue
+        if hi[i] < -e:
+            bits[i] = 0
+            continue
+        if hi[i] > e and lo[i] < -e:
+            cuts[ncut] = i
+            ncut += 1
+            bits[i] = 0
+            continue
         pos = False
         neg = False
         for q in range(st, en):
-            v, e = value_bound(pre[cell, 0, i], pre[cell, 1, i], pre[cell, 2, i], err[0, i], err[1, i], err[2, i],
-                               vx[q], vy[q], vr[q])
+            v, e = value_bound(ga[i], gb[i], gc[i], err[0, i], err[1, i], err[2, i], vx[q], vy[q], vr[q])
             if v > e:
                 pos = True
             elif v < -e:
@@ -235,10 +287,12 @@ def split_cells_count_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, slopes)
         ws = _new_workspace(64, 8, 8)
         R = np.empty((2, 64))
         E = np.empty(64)
+        hi = np.empty(n)
+        lo = np.empty(n)
         for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
             st = off[cell]
             en = off[cell + 1]
-            k = _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits[cell], cuts[cell], slopes)
+            k = _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits[cell], cuts[cell], slopes, hi, lo)
             ok = k >= 0
             if k > 0:
                 ws, R, E, npc, slot, ok = _split_ring_cert(ws, R, E, vx, vy, vr, elay, eneu, st, en, pre, err,

@@ -259,7 +259,9 @@ class Partition:
         5. the regions fit together (:func:`relugeo.regions.incidence.check_incidence`):
            every interior edge is covered from its other side by regions whose
            patterns differ in the edge's neuron (and otherwise only in neurons
-           that vanish there), and boundary edges cover the domain's boundary.
+           that vanish there), boundary edges cover the domain's boundary, and
+           around every vertex the regions close up (their corners cover the full
+           turn once; neighbours in turn differ only in neurons vanishing between them).
            This is what catches a lost or merged region too small for the area sum.
 
         Returns a report dict; raises :class:`CertificateError` on a failure
@@ -484,13 +486,14 @@ def partition(
     warmup.ensure_compiled()
     t0 = time.perf_counter()
     centre = _domain_centre(slice_)
-    roots = _slice_roots(net, slice_, centre)
-    cert = certify.for_slice(net, slice_, centre, roots) if predicates == "certified" else None
+    walked = certify.densified(net) if predicates == "certified" else net
+    roots = _slice_roots(walked, slice_, centre)
+    cert = certify.for_slice(walked, slice_, centre, roots) if predicates == "certified" else None
     threads = None if parallel else numba.get_num_threads()
     if threads is not None:
         numba.set_num_threads(1)  # the kernels' parallel loops measured slower than one thread on 2 cores
     try:
-        leaves = list(engine.iter_leaves(net, roots, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
+        leaves = list(engine.iter_leaves(walked, roots, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
                                          device=device, parallel=parallel, certifier=cert))
     finally:
         if threads is not None:
