@@ -186,13 +186,14 @@ class Certifier:
 
     # -- vertex radii of the roots ----------------------------------------------------------
     def root_radii(self, vx: np.ndarray, vy: np.ndarray) -> np.ndarray:
-        """Radius of each root vertex: its distance to the exact domain vertex (rounded up)."""
-        m = len(self.domain)
-        out = np.empty(len(vx))
-        for q in range(len(vx)):
-            p = self.domain[q % m]
-            out[q] = _up(max(abs(Fraction(float(v)) - x) for v, x in zip((vx[q], vy[q])[: self.k], p)))
-        return out
+        """Radius of each root vertex: a bound on its distance to the exact domain vertex.
+
+        A root vertex is the exact domain vertex rounded once (the domain less
+        the centre, or the domain itself), so it is within ``U |v|`` of it per
+        coordinate; ``2 U`` covers the bound's own rounding.
+        """
+        big = np.abs(vx) if self.k == 1 else np.maximum(np.abs(vx), np.abs(vy))
+        return 2.0 * U * big
 
     # -- exact maps ----------------------------------------------------------------------------
     def _layer0(self, root: int) -> tuple:
