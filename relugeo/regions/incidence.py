@@ -335,10 +335,11 @@ def _through_sectors(v, cid, rep, region, nxt, lines, tol, bit):
     vals = np.r_[lo, s - tol]
     kind = np.r_[np.zeros(len(key), np.int64), np.ones(len(q_key), np.int64)]
     order = np.lexsort((kind, vals, keys))
-    last = np.maximum.accumulate(np.where(kind[order] == 0, order, -1))
+    # the place in that order of the last edge at or before each place
+    last = np.maximum.accumulate(np.where(kind[order] == 0, np.arange(len(order)), -1))
     q = kind[order] == 1
-    cand, qi = last[q], order[q] - len(key)
-    hit = cand >= 0
+    hit = last[q] >= 0
+    cand, qi = np.where(hit, order[np.maximum(last[q], 0)], -1), order[q] - len(key)
     hit[hit] = (key[cand[hit]] == q_key[qi[hit]]) & (hi[cand[hit]] > s[qi[hit]] + tol)
     cand, qi = cand[hit], qi[hit]
     frm = rep[q_cl[qi]]
