@@ -34,7 +34,7 @@ def _pieces(part):
 @pytest.mark.parametrize("dim", [1, 2])
 def test_real_partitions_fit(dim):
     part = _part(dim)
-    assert check_incidence(part) == {"uncovered_edges": 0, "boundary_gaps": 0, "bad_neighbours": 0}
+    assert check_incidence(part) == {"uncovered_edges": 0, "boundary_gaps": 0, "bad_neighbours": 0, "open_vertices": 0}
     assert part.verify()["ok"]
 
 
@@ -116,3 +116,75 @@ def _hull(points):
             upper.pop()
         upper.append(p)
     return np.array(lower[:-1] + upper[:-1])
+
+
+# -- vertices close up ------------------------------------------------------------------------
+
+
+def _fan(rows):
+    """Lines through the origin of the square (rows (wx, wy, b)): one vertex where they all meet."""
+    from common import net_from_rows
+
+    return rg.partition(to_pwanet(net_from_rows(rows)), rg.Slice(np.zeros(2), np.eye(2), SQUARE))
+
+
+def _labels_of(ring, rings, labels):
+    """Edge labels of a ring cut from the union of ``rings``: each edge takes the label of an original
+    edge that starts at its start vertex and runs along it."""
+    out = []
+    for q in range(len(ring)):
+        p, d = ring[q], ring[(q + 1) % len(ring)] - ring[q]
+        for r, lab in zip(rings, labels):
+            for s in range(len(r)):
+                e = r[(s + 1) % len(r)] - r[s]
+                if np.allclose(r[s], p, atol=1e-15) and abs(e[0] * d[1] - e[1] * d[0]) < 1e-12 and e @ d > 0:
+                    out.append(lab[s])
+                    break
+            else:
+                continue
+            break
+    return np.array(out)
+
+
+def test_a_region_merged_into_its_neighbour_at_a_vertex_of_degree_six_leaves_it_open():
+    part = _fan([[1, 0, 0], [0, 1, 0], [1, -1, 0]])
+    assert part.n_regions == 6 and part.verify()["open_vertices"] == 0
+    rings, pats, labels = _pieces(part)
+    # the wedges 0 < angle < 45 and 45 < angle < 90 degrees: their union is the first quadrant (convex)
+    angle = np.degrees(np.arctan2(part.centroids[:, 1], part.centroids[:, 0]))
+    a, b = int(np.argmin(np.abs(angle - 22.5))), int(np.argmin(np.abs(angle - 67.5)))
+    hull = _hull(np.concatenate([rings[a], rings[b]]))
+    union_labels = _labels_of(hull, [rings[a], rings[b]], [labels[a], labels[b]])
+    assert len(union_labels) == len(hull)
+    keep = [r for r in range(len(rings)) if r not in (a, b)]
+    # the merged region keeps the pattern of the wedge that holds its centroid: its certificate passes
+    merged = _rebuild(part, [rings[r] for r in keep] + [hull], [pats[r] for r in keep] + [pats[a]],
+                      [labels[r] for r in keep] + [union_labels])
+    assert merged.n_regions == 5
+    report = merged.verify(raise_on_error=False)
+    assert report["area_rel_error"] < 1e-12 and report["certificate_failures"] == 0
+    assert report["uncovered_edges"] == 0 and report["boundary_gaps"] == 0  # the edge checks pass
+    assert report["open_vertices"] > 0 and not report["ok"]
+
+
+def test_two_opposite_quadrants_lost_at_a_vertex_of_degree_four_leave_it_open():
+    part = _fan([[1, 0, 0], [0, 1, 0]])
+    rings, pats, labels = _pieces(part)
+    # on the symmetric cross the lost edges cancel along both lines: the edge check alone passes
+    keep = [r for r in range(4) if np.sign(part.centroids[r, 0]) != np.sign(part.centroids[r, 1])]
+    lost = _rebuild(part, [rings[r] for r in keep], [pats[r] for r in keep], [labels[r] for r in keep])
+    report = lost.verify(raise_on_error=False)
+    assert report["uncovered_edges"] == 0 and report["bad_neighbours"] == 0
+    assert report["open_vertices"] > 0 and not report["ok"]
+
+
+def test_vertices_close_up_on_every_degenerate_case():
+    from common import degenerate_cases_2d
+    from test_exact_oracle import exact_cases
+
+    cases = [c for c in exact_cases() + degenerate_cases_2d() if c.dim == 2]
+    for case in cases:
+        for predicates in ("tolerance", "certified"):
+            part = rg.partition(to_pwanet(case.layers), rg.Slice(case.origin, case.basis, case.vertices),
+                                predicates=predicates)
+            assert check_incidence(part)["open_vertices"] == 0, (case.name, predicates)

@@ -65,27 +65,27 @@ def crossing_radius(s0, e0, s1, e1, x0, y0, x1, y1, r0, r1, t):
 
 
 @njit(cache=True)
-def _grow_extra(R, E, cap):
-    """The radius buffer R (2, cap) and the bound buffer E (cap,), grown to ``cap`` when smaller."""
+def _grow_radii(R, cap):
+    """The radius buffer R (2, cap), grown to ``cap`` when smaller."""
     if R.shape[1] >= cap:
-        return R, E
+        return R
     R2 = np.empty((2, cap))
     R2[:, : R.shape[1]] = R
-    return R2, np.empty(cap)
+    return R2
 
 
 @njit(cache=True)
-def _split_ring_cert(ws, R, E, vx, vy, vr, elay, eneu, st, en, pre, err, cell, cuts, k, layer):
+def _split_ring_cert(ws, R, vx, vy, vr, elay, eneu, st, en, pre, err, cell, cuts, k, layer):
     """Certified :func:`relugeo.kernels.cpu._split_ring`: the same pieces, labels and sides.
 
     ``R`` holds the vertex radii alongside the workspace. Returns
-    ``(ws, R, E, n_pieces, slot, ok)``; ``ok`` is False when some sign could
+    ``(ws, R, n_pieces, slot, ok)``; ``ok`` is False when some sign could
     not be decided (the pieces are then meaningless).
     """
     n = en - st
     ws = _grow_workspace(ws, 2 * n + 8, 2, k)
     X, Y, L, N, OFF, SID, S, SG = ws
-    R, E = _grow_extra(R, E, X.shape[1])
+    R = _grow_radii(R, X.shape[1])
     for q in range(n):
         X[0, q] = vx[st + q]
         Y[0, q] = vy[st + q]
@@ -113,14 +113,27 @@ def _split_ring_cert(ws, R, E, vx, vy, vr, elay, eneu, st, en, pre, err, cell, c
             if wv + 2 * m + 4 > X.shape[1] or nb + 2 > OFF.shape[1] - 1:
                 ws = _grow_workspace(ws, 2 * (wv + 2 * m + 4), 2 * (nb + 2), k)
                 X, Y, L, N, OFF, SID, S, SG = ws
-                R, E = _grow_extra(R, E, X.shape[1])
+                R = _grow_radii(R, X.shape[1])
             has_pos = False
             has_neg = False
+            # one bound for the piece (at its largest coordinates and radius); vertex by vertex only near zero
+            mx = 0.0
+            my = 0.0
+            mr = 0.0
             for q in range(m):
-                v, e = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], X[src, ps + q], Y[src, ps + q],
-                                   R[src, ps + q])
-                S[q] = v
-                E[q] = e
+                x = X[src, ps + q]
+                y = Y[src, ps + q]
+                S[q] = aj * x + bj * y + cj
+                mx = max(mx, abs(x))
+                my = max(my, abs(y))
+                mr = max(mr, R[src, ps + q])
+            _, ep = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], mx, my, mr)
+            for q in range(m):
+                v = S[q]
+                e = ep
+                if abs(v) <= e:
+                    v, e = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], X[src, ps + q],
+                                       Y[src, ps + q], R[src, ps + q])
                 if v > e:
                     SG[q] = 1
                     has_pos = True
@@ -128,7 +141,7 @@ def _split_ring_cert(ws, R, E, vx, vy, vr, elay, eneu, st, en, pre, err, cell, c
                     SG[q] = -1
                     has_neg = True
                 else:
-                    return ws, R, E, 0, 0, False
+                    return ws, R, 0, 0, False
             if not (has_pos and has_neg):
                 for q in range(m):
                     X[dst, wv] = X[src, ps + q]
@@ -167,7 +180,10 @@ def _split_ring_cert(ws, R, E, vx, vy, vr, elay, eneu, st, en, pre, err, cell, c
                         y1 = Y[src, ps + q1]
                         X[dst, wv] = x0 + t * (x1 - x0)
                         Y[dst, wv] = y0 + t * (y1 - y0)
-                        R[dst, wv] = crossing_radius(S[q], E[q], S[q1], E[q1], x0, y0, x1, y1, R[src, ps + q],
+                        # the crossing's radius from the ends' own bounds (tighter than the piece's)
+                        _, e0 = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], x0, y0, R[src, ps + q])
+                        _, e1 = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], x1, y1, R[src, ps + q1])
+                        R[dst, wv] = crossing_radius(S[q], e0, S[q1], e1, x0, y0, x1, y1, R[src, ps + q],
                                                      R[src, ps + q1], t)
                         if g0 > 0:
                             L[dst, wv] = layer
@@ -185,23 +201,61 @@ def _split_ring_cert(ws, R, E, vx, vy, vr, elay, eneu, st, en, pre, err, cell, c
                 nb += 1
                 OFF[dst, nb] = wv
         npc = nb
-    return ws, R, E, npc, k & 1, True
+    return ws, R, npc, k & 1, True
 
 
 @njit(cache=True)
-def _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits, cuts, slopes):
-    """Certified :func:`relugeo.kernels.cpu._cell_signs`; returns -1 when a sign is undecided."""
+def _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits, cuts, slopes, hi, lo):
+    """Certified :func:`relugeo.kernels.cpu._cell_signs`; returns -1 when a sign is undecided.
+
+    The values at the vertices are evaluated as in the tolerance kernel; one
+    bound per neuron, at the cell's largest coordinates and radius, covers every
+    vertex. Only a neuron whose extreme values lie within that bound is looked
+    at vertex by vertex. A cutting neuron's vertices are certified by the split.
+    ``hi``, ``lo`` are scratch of shape (n,).
+    """
     n = pre.shape[2]
+    ga = pre[cell, 0]
+    gb = pre[cell, 1]
+    gc = pre[cell, 2]
+    for i in range(n):
+        hi[i] = -np.inf
+        lo[i] = np.inf
+    mx = 0.0
+    my = 0.0
+    mr = 0.0
+    for q in range(st, en):
+        x = vx[q]
+        y = vy[q]
+        mx = max(mx, abs(x))
+        my = max(my, abs(y))
+        mr = max(mr, vr[q])
+        for i in range(n):
+            v = ga[i] * x + gb[i] * y + gc[i]
+            hi[i] = max(hi[i], v)
+            lo[i] = min(lo[i], v)
     ncut = 0
     for i in range(n):
         if slopes[i] == 1.0:
             bits[i] = 0
             continue
+        # value_bound's error grows with |x|, |y| and r: at their largest it bounds every vertex
+        _, e = value_bound(ga[i], gb[i], gc[i], err[0, i], err[1, i], err[2, i], mx, my, mr)
+        if lo[i] > e:
+            bits[i] = 1
+            continue
+        if hi[i] < -e:
+            bits[i] = 0
+            continue
+        if hi[i] > e and lo[i] < -e:
+            cuts[ncut] = i
+            ncut += 1
+            bits[i] = 0
+            continue
         pos = False
         neg = False
         for q in range(st, en):
-            v, e = value_bound(pre[cell, 0, i], pre[cell, 1, i], pre[cell, 2, i], err[0, i], err[1, i], err[2, i],
-                               vx[q], vy[q], vr[q])
+            v, e = value_bound(ga[i], gb[i], gc[i], err[0, i], err[1, i], err[2, i], vx[q], vy[q], vr[q])
             if v > e:
                 pos = True
             elif v < -e:
@@ -234,15 +288,16 @@ def split_cells_count_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, slopes)
     for ch in prange((C + CHUNK - 1) // CHUNK):
         ws = _new_workspace(64, 8, 8)
         R = np.empty((2, 64))
-        E = np.empty(64)
+        hi = np.empty(n)
+        lo = np.empty(n)
         for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
             st = off[cell]
             en = off[cell + 1]
-            k = _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits[cell], cuts[cell], slopes)
+            k = _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits[cell], cuts[cell], slopes, hi, lo)
             ok = k >= 0
             if k > 0:
-                ws, R, E, npc, slot, ok = _split_ring_cert(ws, R, E, vx, vy, vr, elay, eneu, st, en, pre, err,
-                                                           cell, cuts[cell], k, layer)
+                ws, R, npc, slot, ok = _split_ring_cert(ws, R, vx, vy, vr, elay, eneu, st, en, pre, err, cell,
+                                                        cuts[cell], k, layer)
                 npieces[cell] = npc
                 nverts[cell] = ws[4][slot, npc]
             elif k == 0:
@@ -270,7 +325,6 @@ def split_cells_write_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, slopes,
     for ch in prange((C + CHUNK - 1) // CHUNK):
         ws = _new_workspace(64, 8, 8)
         R = np.empty((2, 64))
-        E = np.empty(64)
         for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
             p0 = piece_start[cell]
             if piece_start[cell + 1] == p0:
@@ -291,8 +345,8 @@ def split_cells_write_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, slopes,
                 _finish_child(p0, cell, pre, bits, cuts, 0, no_cut, slopes, pat, bit_offset, base, wt, cpat,
                               cnext)
                 continue
-            ws, R, E, npc, slot, ok = _split_ring_cert(ws, R, E, vx, vy, vr, elay, eneu, st, en, pre, err, cell,
-                                                       cuts[cell], k, layer)
+            ws, R, npc, slot, ok = _split_ring_cert(ws, R, vx, vy, vr, elay, eneu, st, en, pre, err, cell,
+                                                    cuts[cell], k, layer)
             X, Y, L, N, OFF, SID = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5]
             m = OFF[slot, npc]
             for q in range(m):

@@ -21,6 +21,8 @@ stored radius of the exact vertex.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from fractions import Fraction
 
@@ -32,6 +34,9 @@ from ..nets.pwanet import PWANet
 U = 2.0**-53
 
 
+MAX_DENSE_ENTRIES = 1 << 25  # an operator formed as a matrix for certified predicates: at most 256 MiB
+
+
 def check_supported(net: PWANet, device: str) -> None:
     """Raise a clear error for what certified predicates do not cover."""
     if device == "cuda":
@@ -40,12 +45,31 @@ def check_supported(net: PWANet, device: str) -> None:
             "(use predicates='tolerance' on the GPU)"
         )
     for j, layer in enumerate(net.layers):
-        if layer.is_max or not layer.is_dense:
-            kind = "a max layer" if layer.is_max else "an operator (convolution) layer"
+        if layer.is_max:
             raise ValueError(
-                f"predicates='certified' needs dense two-slope layers (an MLP); layer {j} is {kind}. "
+                f"predicates='certified' needs two-slope layers; layer {j} is a max layer. "
                 "Use predicates='tolerance' for this network"
             )
+        if not layer.is_dense and layer.weight.shape[0] * layer.weight.shape[1] > MAX_DENSE_ENTRIES:
+            raise ValueError(
+                f"predicates='certified' forms operator layers as matrices; layer {j} ({layer.weight!r}) has "
+                f"{layer.weight.shape[0] * layer.weight.shape[1]:,} entries, more than {MAX_DENSE_ENTRIES:,}. "
+                "Use predicates='tolerance' for this network"
+            )
+
+
+def densified(net: PWANet) -> PWANet:
+    """``net`` with every operator (convolution) weight formed as its matrix (``LinearMap.dense``).
+
+    Certified predicates need each layer's weights as numbers: their error
+    bounds sum ``|W|`` and the exact fallback reads ``W`` as dyadic
+    rationals. The matrix is the operator applied to the unit vectors, so the
+    certified regions are exact for the network with these matrices.
+    """
+    if all(layer.is_dense for layer in net.layers):
+        return net
+    return PWANet([layer if layer.is_dense else dataclasses.replace(layer, weight=layer.dense_weight())
+                   for layer in net.layers])
 
 
 def _gamma(n: int) -> float:
@@ -141,23 +165,35 @@ class Certifier:
         self.domain = domain
         self.exact_origins = exact_origins
         self.origins = origins
-        self._W = [_dyadic(layer.weight) for layer in net.layers]
-        self._b = [_dyadic(layer.bias) for layer in net.layers]
-        self._basis = _dyadic(basis)
+        self.basis = basis
         self._slopes = [None if not layer.has_activation else [Fraction(float(s)) for s in layer.slopes]
                         for layer in net.layers]
         self._cache: dict = {}
         self.n_exact_cells = 0
 
+    # the weights, biases and basis as exact dyadic matrices, built when the exact fallback first runs
+    @functools.cached_property
+    def _W(self) -> list:
+        return [_dyadic(layer.weight) for layer in self.net.layers]
+
+    @functools.cached_property
+    def _b(self) -> list:
+        return [_dyadic(layer.bias) for layer in self.net.layers]
+
+    @functools.cached_property
+    def _basis(self) -> tuple:
+        return _dyadic(self.basis)
+
     # -- vertex radii of the roots ----------------------------------------------------------
     def root_radii(self, vx: np.ndarray, vy: np.ndarray) -> np.ndarray:
-        """Radius of each root vertex: its distance to the exact domain vertex (rounded up)."""
-        m = len(self.domain)
-        out = np.empty(len(vx))
-        for q in range(len(vx)):
-            p = self.domain[q % m]
-            out[q] = _up(max(abs(Fraction(float(v)) - x) for v, x in zip((vx[q], vy[q])[: self.k], p)))
-        return out
+        """Radius of each root vertex: a bound on its distance to the exact domain vertex.
+
+        A root vertex is the exact domain vertex rounded once (the domain less
+        the centre, or the domain itself), so it is within ``U |v|`` of it per
+        coordinate; ``2 U`` covers the bound's own rounding.
+        """
+        big = np.abs(vx) if self.k == 1 else np.maximum(np.abs(vx), np.abs(vy))
+        return 2.0 * U * big
 
     # -- exact maps ----------------------------------------------------------------------------
     def _layer0(self, root: int) -> tuple:

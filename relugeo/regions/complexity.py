@@ -320,6 +320,8 @@ def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str
     k = V.shape[1]
     if k >= 3:
         return exact_kd(net, X, radius, V, layers, device, density=density_kd)
+    if predicates == "certified":
+        net = certify.densified(net)
     with_logits = layers == "all"
     widths = list(net.widths)
     layer_offset = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)

@@ -12,10 +12,15 @@ how the regions meet instead:
   earlier layers and differ in the edge's neuron; any other bit that differs
   belongs to a neuron whose pre-activation vanishes there (checked by a
   float64 forward pass at the middle of the shared piece);
-- boundary edges lie on the domain's boundary and cover it.
+- boundary edges lie on the domain's boundary and cover it;
+- every vertex closes up (2-D): the corners of the regions at a vertex, the
+  regions whose edge passes through it, and the outside of the domain (at a
+  boundary point) cover the full turn around it exactly once, and any two
+  regions met in turn around it differ only in neurons that vanish on the ray
+  between them (checked by a float64 forward pass on the ray).
 
 The tie edges of max layers are not checked (a window has several tie lines
-under one label).
+under one label), nor are the vertices of nets with max layers.
 
 Each check gives a count of failures; a partition that lost or merged a
 region fails at least one of them.
@@ -32,15 +37,19 @@ ZERO_RTOL = 1e-9  # a pre-activation this small (relative to its layer's largest
 def check_incidence(part) -> dict:
     """Failure counts of the combinatorial checks on a :class:`Partition` (all zero when it fits).
 
-    Returns ``{"uncovered_edges": int, "boundary_gaps": int, "bad_neighbours": int}``.
+    Returns ``{"uncovered_edges": int, "boundary_gaps": int, "bad_neighbours": int,
+    "open_vertices": int}``.
     """
     if part.n_regions == 0:
-        return {"uncovered_edges": 0, "boundary_gaps": 0, "bad_neighbours": 0}
+        return {"uncovered_edges": 0, "boundary_gaps": 0, "bad_neighbours": 0, "open_vertices": 0}
     if part.dim == 1:
         uncovered, gaps, pairs = _intervals(part)
+        open_vertices = 0  # the joints of the intervals are checked as edges
     else:
-        uncovered, gaps, pairs = _polygons(part)
-    return {"uncovered_edges": uncovered, "boundary_gaps": gaps, "bad_neighbours": _bad_neighbours(part, *pairs)}
+        uncovered, gaps, pairs, lines = _polygons(part)
+        open_vertices = open_vertex_count(part, lines)
+    return {"uncovered_edges": uncovered, "boundary_gaps": gaps, "bad_neighbours": _bad_neighbours(part, *pairs),
+            "open_vertices": open_vertices}
 
 
 def _layer_offsets(part) -> np.ndarray:
@@ -88,7 +97,8 @@ def _polygons(part):
     is_max = np.array([lyr.is_max for lyr in part.net.hidden] + [False], dtype=bool)
     inner = np.flatnonzero((part.edge_layer >= 0) & ~is_max[part.edge_layer])
     if not len(inner):
-        return 0, gaps, (np.zeros(0, np.int64),) * 2 + (np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros(0, np.int64))
+        no_pairs = (np.zeros(0, np.int64),) * 2 + (np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros(0, np.int64))
+        return 0, gaps, no_pairs, (inner, np.zeros(0, np.int64), np.zeros((0, 2)))
     lay = part.edge_layer[inner].astype(np.int64)
     neu = part.edge_neuron[inner].astype(np.int64)
     reg = region[inner]
@@ -111,7 +121,7 @@ def _polygons(part):
     size = np.bincount(group, weights=length, minlength=n_groups)
     uncovered = int((np.abs(balance) > tol + 1e-9 * size).sum())
     pairs = _overlaps(group, s0, s1, reg, a, d, lay, neu, tol)
-    return uncovered, gaps, pairs
+    return uncovered, gaps, pairs, (inner, group, d)
 
 
 def _boundary_gaps(part, p0, p1, on_boundary, tol) -> int:
@@ -189,3 +199,200 @@ def _bad_neighbours(part, left, right, points, layer, neuron) -> int:
         near = np.abs(z[:n]) <= ZERO_RTOL * max(float(np.abs(z).max()), 1e-300)
         bad |= (cols & ~near & (offsets[li] + np.arange(z.shape[1]) != g[:, None])).any(axis=1)
     return int(bad.sum())
+
+
+# -- vertices ------------------------------------------------------------------------------------
+
+ANGLE_ATOL = 1e-9  # radians; the direction of an edge of length L is also trusted only to LEN_RTOL * diam / L
+TURN = 2.0 * np.pi
+
+
+def open_vertex_count(part, lines) -> int:
+    """Vertices of a 2-D partition around which the regions do not close up.
+
+    Vertices closer than ``LEN_RTOL`` of the domain's diameter are one vertex.
+    Around each, the sectors are: the corner of every region with a vertex
+    there, a half-turn for every region whose edge passes through it, and the
+    outside of the domain at a boundary point. They must cover the full turn
+    without gap or overlap, and two regions met in turn must differ only in
+    neurons that vanish on the ray between them. ``lines`` is ``(inner, group,
+    d)`` from :func:`_polygons`: the interior edges (ring vertex ids), the line
+    each lies on and that line's direction (n, 2). Nets with max layers are
+    not checked (their tie edges are not grouped into lines).
+    """
+    if any(lyr.is_max for lyr in part.net.hidden):
+        return 0
+    v = part.vertices
+    off = part.ring_offsets
+    tol = LEN_RTOL * float(np.ptp(part.slice.vertices, axis=0).max())
+    region = np.repeat(np.arange(part.n_regions), np.diff(off))
+    nxt = np.arange(len(v)) + 1
+    nxt[off[1:] - 1] = off[:-1]
+    prv = np.arange(len(v)) - 1
+    prv[off[:-1]] = off[1:] - 1
+    cid, rep = _clusters(v, tol)
+    # each edge's neuron as a pattern bit (-1 on the boundary)
+    bit = np.where(part.edge_layer >= 0, _layer_offsets(part)[np.maximum(part.edge_layer, 0)] + part.edge_neuron, -1)
+    parts = [_corner_sectors(v, cid, region, nxt, prv, part.n_regions, bit),
+             _through_sectors(v, cid, rep, region, nxt, lines, tol, bit),
+             _outside_sectors(rep, np.asarray(part.slice.vertices, dtype=np.float64), tol)]
+    cl, reg, start, width, len0, len1, bit0 = (np.concatenate(x) for x in zip(*parts))
+    slack = ANGLE_ATOL + 4.0 * tol * (1.0 / np.maximum(len0, tol) + 1.0 / np.maximum(len1, tol))
+    n = len(rep)
+    allowed = np.bincount(cl, weights=slack, minlength=n)
+    bad = np.abs(np.bincount(cl, weights=width, minlength=n) - TURN) > allowed
+    # turn each vertex's sectors so that one starts at 0, sort them by start, and look for gaps
+    first = np.full(n, -1, dtype=np.int64)
+    first[cl[::-1]] = np.arange(len(cl))[::-1]
+    rel = np.mod(start - start[first[cl]], TURN)
+    order = np.lexsort((rel, cl))
+    cl, reg, rel, width, len0, len1, start, bit0 = (x[order] for x in (cl, reg, rel, width, len0, len1, start,
+                                                                        bit0))
+    reach = np.maximum.accumulate(rel + width + 16.0 * cl) - 16.0 * cl
+    head = np.r_[True, cl[1:] != cl[:-1]]
+    gap = np.where(head, 0.0, rel - np.r_[0.0, reach[:-1]])
+    tail = np.r_[cl[1:] != cl[:-1], True]
+    bad |= np.bincount(cl, weights=gap > allowed[cl], minlength=n) > 0
+    bad[cl[tail]] |= reach[tail] < TURN - allowed[cl[tail]]
+    # the regions met in turn (corners narrower than their slack are passed over: their order is
+    # rounding), and a point on the ray between them
+    wide = width > slack[order]
+    cl, reg, len0, len1, start, bit0 = (x[wide] for x in (cl, reg, len0, len1, start, bit0))
+    head = np.r_[True, cl[1:] != cl[:-1]]
+    tail = np.r_[cl[1:] != cl[:-1], True]
+    after = np.arange(len(cl)) + 1
+    after[np.flatnonzero(tail)] = np.flatnonzero(head)
+    pair = (reg >= 0) & (reg[after] >= 0) & (reg != reg[after])
+    i, j = np.flatnonzero(pair), after[pair]
+    # two regions that differ only in the neuron of the edge between them need no forward pass
+    plain = _only_bit(part.patterns[reg[i]] ^ part.patterns[reg[j]], bit0[j])
+    i, j = i[~plain], j[~plain]
+    dist = 0.5 * np.minimum(len1[i], len0[j])
+    ray = rep[cl[j]] + dist[:, None] * np.stack([np.cos(start[j]), np.sin(start[j])], axis=1)
+    bad[cl[i[_pattern_jumps(part, reg[i], reg[j], ray)]]] = True
+    return int(bad.sum())
+
+
+def _clusters(v: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices within ``tol`` of each other (transitively) as one point: the label of each (V,)
+    and one vertex of each label (n, 2)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    pairs = cKDTree(v).query_pairs(tol, output_type="ndarray")
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(v), len(v)))
+    _, cid = connected_components(graph, directed=False)
+    _, first = np.unique(cid, return_index=True)
+    return cid, v[first]
+
+
+def _sectors(cl, reg, frm, a, b):
+    """Sectors at points ``frm`` from the direction of ``b`` counter-clockwise to that of ``a``:
+    (cluster, region, start angle, width, distance to b, distance to a)."""
+    db, da = b - frm, a - frm
+    start = np.arctan2(db[:, 1], db[:, 0])
+    width = np.mod(np.arctan2(da[:, 1], da[:, 0]) - start, TURN)
+    return cl, reg, start, width, np.linalg.norm(db, axis=1), np.linalg.norm(da, axis=1)
+
+
+def _corner_sectors(v, cid, region, nxt, prv, n_regions, bit):
+    """The corner of each region at each vertex of its ring (consecutive ring vertices of one
+    vertex are one corner; a ring within one vertex has none)."""
+    inside = np.bincount(region, weights=cid[nxt] != cid, minlength=n_regions) == 0
+    first = np.flatnonzero((cid[prv] != cid) & ~inside[region])
+    last = first.copy()
+    more = cid[nxt[last]] == cid[last]
+    while more.any():
+        last = np.where(more, nxt[last], last)
+        more = cid[nxt[last]] == cid[last]
+    a, b = v[prv[first]] - v[first], v[nxt[last]] - v[last]
+    start = np.arctan2(b[:, 1], b[:, 0])
+    width = np.mod(np.arctan2(a[:, 1], a[:, 0]) - start, TURN)
+    width[width > 1.5 * np.pi] = 0.0  # a corner narrower than rounding (convex corners are below a half-turn)
+    return cid[first], region[first], start, width, np.linalg.norm(b, axis=1), np.linalg.norm(a, axis=1), bit[last]
+
+
+def _through_sectors(v, cid, rep, region, nxt, lines, tol, bit):
+    """A half-turn for each region whose interior edge passes through a vertex: the vertex ends an
+    edge of the same line (the other side's regions) and lies inside this edge by more than ``tol``."""
+    inner, group, d = lines
+    a, b = v[inner], v[nxt[inner]]
+    s0, s1 = np.einsum("ij,ij->i", a, d), np.einsum("ij,ij->i", b, d)
+    lo, hi = np.minimum(s0, s1), np.maximum(s0, s1)
+    key = 2 * group + (s1 > s0)
+    # every (vertex, line) that some edge of the line ends at
+    n_lines = int(group.max()) + 1 if len(group) else 1
+    ends = np.unique(np.r_[cid[inner], cid[nxt[inner]]].astype(np.int64) * n_lines + np.r_[group, group])
+    q_cl, q_group = ends // n_lines, ends % n_lines
+    edge_of_group = np.zeros(n_lines, dtype=np.int64)
+    edge_of_group[group] = np.arange(len(group))
+    s = np.einsum("ij,ij->i", rep[q_cl], d[edge_of_group[q_group]])
+    q_cl, s = np.r_[q_cl, q_cl], np.r_[s, s]
+    q_key = np.r_[2 * q_group, 2 * q_group + 1]
+    # per line and side the edges do not overlap: the last edge starting before s is the only candidate
+    keys = np.r_[key, q_key]
+    vals = np.r_[lo, s - tol]
+    kind = np.r_[np.zeros(len(key), np.int64), np.ones(len(q_key), np.int64)]
+    order = np.lexsort((kind, vals, keys))
+    # the place in that order of the last edge at or before each place
+    last = np.maximum.accumulate(np.where(kind[order] == 0, np.arange(len(order)), -1))
+    q = kind[order] == 1
+    hit = last[q] >= 0
+    cand, qi = np.where(hit, order[np.maximum(last[q], 0)], -1), order[q] - len(key)
+    hit[hit] = (key[cand[hit]] == q_key[qi[hit]]) & (hi[cand[hit]] > s[qi[hit]] + tol)
+    cand, qi = cand[hit], qi[hit]
+    frm = rep[q_cl[qi]]
+    out = _sectors(q_cl[qi], region[inner[cand]], frm, a[cand], b[cand])
+    return out[0], out[1], out[2], np.full(len(cand), np.pi), out[4], out[5], bit[inner[cand]]
+
+
+def _outside_sectors(rep, dom, tol):
+    """The outside of the domain (CCW polygon ``dom``) at the vertices on its boundary (region -1)."""
+    prev, nxt = np.roll(dom, 1, axis=0), np.roll(dom, -1, axis=0)
+    near = np.linalg.norm(rep[:, None, :] - dom[None], axis=2) <= tol
+    at_corner = near.any(axis=1)
+    ci, cj = np.flatnonzero(at_corner), near.argmax(axis=1)[at_corner]
+    edge = nxt - dom
+    length = np.linalg.norm(edge, axis=1)
+    t = np.einsum("pjk,jk->pj", rep[:, None, :] - dom[None], edge) / length
+    rel = rep[:, None, :] - dom[None]
+    dist = np.abs(edge[None, :, 0] * rel[..., 1] - edge[None, :, 1] * rel[..., 0]) / length
+    on = (dist <= tol) & (t > tol) & (t < length - tol) & ~at_corner[:, None]
+    ei, ej = np.nonzero(on)
+    cl = np.r_[ci, ei]
+    frm = rep[cl]
+    # outside: from the direction of the previous boundary point to that of the next one
+    a = np.r_[nxt[cj], nxt[ej]]
+    b = np.r_[prev[cj], dom[ej]]
+    out = _sectors(cl, np.full(len(cl), -1, dtype=np.int64), frm, a, b)
+    inf = np.full(len(cl), np.inf)
+    return out[0], out[1], out[2], out[3], inf, inf, np.full(len(cl), -1, dtype=np.int64)
+
+
+def _only_bit(diff: np.ndarray, bit: np.ndarray) -> np.ndarray:
+    """Whether each row of ``diff`` (N, words) uint64 has exactly the one bit ``bit`` (N,) set (bool)."""
+    words = np.arange(diff.shape[1])[None, :]
+    want = np.where((bit[:, None] >= 0) & (words == (bit[:, None] >> 6)),
+                    np.uint64(1) << (np.maximum(bit, 0)[:, None] & 63).astype(np.uint64), np.uint64(0))
+    return (diff == want).all(axis=1) & (bit >= 0)
+
+
+def _pattern_jumps(part, left, right, points) -> np.ndarray:
+    """Which pairs of regions differ in a neuron that does not vanish at their point on the ray (bool)."""
+    bad = np.zeros(len(left), dtype=bool)
+    if not len(left):
+        return bad
+    net = part.net
+    offsets = _layer_offsets(part)
+    corners = part.slice.vertices
+    for s in range(0, len(left), 8192):
+        rows = slice(s, s + 8192)
+        diff = np.unpackbits((part.patterns[left[rows]] ^ part.patterns[right[rows]]).view(np.uint8), axis=1,
+                             bitorder="little").astype(bool)
+        pts = points[rows]
+        zs = net.preactivations(part.slice.to_input(np.concatenate([pts, corners])))[:-1]
+        for li, z in enumerate(zs):
+            near = np.abs(z[: len(pts)]) <= ZERO_RTOL * max(float(np.abs(z).max()), 1e-300)
+            bad[rows] |= (diff[:, offsets[li] : offsets[li + 1]] & ~near).any(axis=1)
+    return bad

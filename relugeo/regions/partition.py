@@ -258,7 +258,9 @@ class Partition:
         5. the regions fit together (:func:`relugeo.regions.incidence.check_incidence`):
            every interior edge is covered from its other side by regions whose
            patterns differ in the edge's neuron (and otherwise only in neurons
-           that vanish there), and boundary edges cover the domain's boundary.
+           that vanish there), boundary edges cover the domain's boundary, and
+           around every vertex the regions close up (their corners cover the full
+           turn once; neighbours in turn differ only in neurons vanishing between them).
            This is what catches a lost or merged region too small for the area sum.
 
         Returns a report dict; raises :class:`CertificateError` on a failure
@@ -489,9 +491,10 @@ def partition(
     warmup.ensure_compiled()
     t0 = time.perf_counter()
     centre = _domain_centre(slice_)
-    roots = _slice_roots(net, slice_, centre)
-    cert = certify.for_slice(net, slice_, centre, roots) if predicates == "certified" else None
-    leaves = list(engine.iter_leaves(net, roots, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
+    walked = certify.densified(net) if predicates == "certified" else net
+    roots = _slice_roots(walked, slice_, centre)
+    cert = certify.for_slice(walked, slice_, centre, roots) if predicates == "certified" else None
+    leaves = list(engine.iter_leaves(walked, roots, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
                                      device=device, parallel=parallel, certifier=cert))
     part = _from_leaves(net, slice_, leaves, centre, time.perf_counter() - t0, tol)
     if cert is not None:
