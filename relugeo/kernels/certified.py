@@ -1,4 +1,4 @@
-"""Certified splitting kernels (numba njit / prange): float64 with rigorous error bounds.
+"""Certified splitting kernels (numba njit): float64 with rigorous error bounds.
 
 The twins of ``cpu.split_cells_count`` / ``split_cells_write`` and of the
 interval kernels, for ``predicates="certified"``. Every sign decision (is a
@@ -23,7 +23,7 @@ in exact arithmetic.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .cpu import CHUNK, _finish_child, _grow_workspace, _mask_row, _new_workspace
 
@@ -271,7 +271,7 @@ def _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits, cuts, slopes, hi,
     return ncut
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def split_cells_count_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, slopes):
     """Pass 1 (certified): as :func:`relugeo.kernels.cpu.split_cells_count`, plus
     ``undecided`` (C,) uint8, set on cells whose split needs exact arithmetic
@@ -285,7 +285,7 @@ def split_cells_count_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, slopes)
     nverts = np.empty(C, dtype=np.int64)
     masked = np.empty_like(pre)
     undecided = np.zeros(C, dtype=np.uint8)
-    for ch in prange((C + CHUNK - 1) // CHUNK):
+    for ch in range((C + CHUNK - 1) // CHUNK):
         ws = _new_workspace(64, 8, 8)
         R = np.empty((2, 64))
         hi = np.empty(n)
@@ -314,7 +314,7 @@ def split_cells_count_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, slopes)
     return bits, cuts, ncut, npieces, nverts, masked, undecided
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def split_cells_write_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, slopes, pat, bit_offset,
                            bits, cuts, ncut, piece_start, vert_start, base, wt,
                            coff, cx, cy, cr, cl, cn, cpat, cnext, cparent):
@@ -322,7 +322,7 @@ def split_cells_write_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, slopes,
     children's vertex radii ``cr`` too; cells that count no pieces (undecided) are skipped."""
     C = pre.shape[0]
     no_cut = np.zeros(1, dtype=np.uint64)
-    for ch in prange((C + CHUNK - 1) // CHUNK):
+    for ch in range((C + CHUNK - 1) // CHUNK):
         ws = _new_workspace(64, 8, 8)
         R = np.empty((2, 64))
         for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
@@ -420,7 +420,7 @@ def _interval_cuts_cert(pre, err, cell, t0, t1, r0, r1, bits, cuts, roots, rads,
     return k
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def split_intervals_count_cert(pre, err, off, vx, vr, slopes):
     """Pass 1 for intervals (certified); same outputs as :func:`split_cells_count_cert`."""
     C = pre.shape[0]
@@ -432,7 +432,7 @@ def split_intervals_count_cert(pre, err, off, vx, vr, slopes):
     nverts = np.zeros(C, dtype=np.int64)
     masked = np.empty_like(pre)
     undecided = np.zeros(C, dtype=np.uint8)
-    for cell in prange(C):
+    for cell in range(C):
         roots = np.empty(n)
         rads = np.empty(n)
         st = off[cell]
@@ -449,13 +449,13 @@ def split_intervals_count_cert(pre, err, off, vx, vr, slopes):
     return bits, cuts, ncut, npieces, nverts, masked, undecided
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def split_intervals_write_cert(pre, err, off, vx, vr, elay, eneu, layer, slopes, pat, bit_offset,
                                bits, cuts, ncut, piece_start, vert_start, base, wt,
                                coff, cx, cy, cr, cl, cn, cpat, cnext, cparent):
     """Pass 2 for intervals (certified): every breakpoint is its own end (they are all distinct)."""
     C = pre.shape[0]
-    for cell in prange(C):
+    for cell in range(C):
         p0 = piece_start[cell]
         if piece_start[cell + 1] == p0:
             continue
