@@ -94,8 +94,8 @@ def test_lc_reports_missing_and_mismatched_inputs(run_dir):
     res = runner.invoke(app, ["lc", str(run_dir / "ckpts"), "--data", str(run_dir / "wrong.npy"), "-r", "1"])
     assert res.exit_code == 2 and "wrong.npy: its points have 5 coordinates, but the network" in res.output
     res = runner.invoke(app, ["partition", str(run_dir / "ckpts" / "step_0.pt"), "--data",
-                              str(run_dir / "points.npy"), "--through", "0,1"])
-    assert res.exit_code == 2 and "three comma-separated" in res.output
+                              str(run_dir / "points.npy"), "--through", "0"])
+    assert res.exit_code == 2 and "--through takes 2 to 9 row indices" in res.output
 
 
 def test_an_existing_output_survives_a_failed_run(run_dir):

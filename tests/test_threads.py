@@ -56,7 +56,7 @@ def _settings_in_child(env: dict) -> str:
     code = (
         "import relugeo as rg, numba, numpy as np, torch\n"
         "net = rg.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1)))\n"
-        "rg.partition(net, rg.Slice.square(np.zeros(2), np.eye(2), 1.0))\n"
+        "rg.partition(net, rg.Slice.square(np.zeros(2), np.eye(2), 1.0)).verify()  # verify runs a parallel loop\n"
         "s = rg.threads.settings()\n"
         "print(numba.threading_layer(), s.layer, s.numba_threads, ','.join(s.changed))\n"
     )
