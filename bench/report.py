@@ -497,8 +497,10 @@ def threads_section(runs) -> list[str]:
          "run, with nothing else started (idle) and beside a CPU-bound process pinned to CPU 0 (busy). "
          "Goals: default / one thread <= 1.3 when busy; one thread / default >= 1.6 when idle on two cores. "
          "The layer column is numba's threading layer: `tbb` is what relugeo picks (relugeo/threads.py); "
-         "`omp` with its spinning waits was numba's pick before. 'Idle' is only as idle as the machine was: "
-         "the load average of each run is given."),
+         "`omp` with its spinning waits was numba's pick before. The kernels run on the calling thread: "
+         "local complexity gets its threads from a pool over pieces of the points, and a partition walks "
+         "on one thread unless `parallel=True` (so its default and one-thread rows run the same code). "
+         "'Idle' is only as idle as the machine was: the load average of each run is given."),
         "",
         "| layer | case | idle: 1 thread | idle: default | two-thread speed-up | busy: 1 thread | busy: default "
         "| busy: default / 1 thread |",
