@@ -75,18 +75,23 @@ def net_from_arrays(data: dict) -> PWANet:
     return PWANet(layers)
 
 
+def read_npz(path: Path) -> dict:
+    """The arrays of a saved partition's ``.npz`` file, read without unpickling anything."""
+    if not path.is_file():
+        raise FileNotFoundError(f"partition file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise PartitionFileError(f"{path} is not a readable .npz file: {exc}") from exc
+
+
 def load_partition(path):
     """Read a partition written by :func:`save_partition` (``relugeo partition --out``)."""
     from .partition import Partition
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"partition file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise PartitionFileError(f"{path} is not a readable .npz file: {exc}") from exc
+    data = read_npz(path)
     if str(data.get("format", "")) == FORMAT + "-kd":
         raise PartitionFileError(f"{path} holds a partition of a {np.shape(data.get('basis'))[-1]}-D domain; "
                                  f"read it with rg.PartitionKD.load")

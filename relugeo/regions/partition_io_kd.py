@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_path, write_table
-from .partition_io import FORMAT, PartitionFileError, net_arrays, net_from_arrays
+from .partition_io import FORMAT, PartitionFileError, net_arrays, net_from_arrays, read_npz
 from .slices import Slice
 
 __all__ = ["load_partition_kd", "region_table", "save_partition_kd"]
@@ -72,13 +72,7 @@ def load_partition_kd(path):
     from .partition_kd import PartitionKD
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"partition file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise PartitionFileError(f"{path} is not a readable .npz file: {exc}") from exc
+    data = read_npz(path)
     if str(data.get("format", "")) == FORMAT:
         raise PartitionFileError(f"{path} holds a partition of a 1-D or 2-D slice; read it with rg.Partition.load")
     if str(data.get("format", "")) != FORMAT_KD:
