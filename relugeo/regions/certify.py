@@ -253,7 +253,159 @@ class Certifier:
 
     # -- the exact fallback --------------------------------------------------------------------
     def exact_children(self, batch, cells: np.ndarray):
-        """Split cells ``cells`` of ``batch`` exactly; the children as a CellBatch of the next layer."""
+        """Cells ``cells`` of ``batch`` (the kernels left them undecided), split with exact arithmetic
+        where the float filter cannot decide.
+
+        Intervals are split exactly into the next layer's cells. A polygon is
+        split only as far as needed and comes back as pieces of the same layer
+        (a CellBatch with ``fixed`` set) for the certified kernels to finish:
+        see :meth:`_polygon_pieces`.
+        """
+        if self.k == 1:
+            return self._exact_intervals(batch, cells)
+        from .engine import CellBatch
+
+        blocks = [self._polygon_pieces(batch, c) for c in cells.tolist()]
+        parents = np.concatenate([np.full(len(b[0]), c) for b, c in zip(blocks, cells.tolist())]).astype(np.int64)
+        sizes = np.concatenate([b[0] for b in blocks])
+        off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        vx, vy, vr, elay, eneu = (np.concatenate([b[j] for b in blocks]) for j in range(1, 6))
+        pat = np.concatenate([b[6] for b in blocks])
+        fixed = np.concatenate([b[7] for b in blocks])
+        return CellBatch(batch.layer, batch.pre[parents], off, vx, vy, elay.astype(np.int32), eneu.astype(np.int32),
+                         pat, batch.root[parents], batch.uscale[parents], vr, fixed)
+
+    def _polygon_pieces(self, batch, c: int) -> tuple:
+        """Pieces of polygon ``c`` of ``batch`` on which the float filter can take over.
+
+        Each neuron's sign at each vertex is first decided by the float filter
+        (the kernels' bound); exact arithmetic evaluates only the (neuron,
+        vertex) pairs it leaves. A neuron with such a pair is then settled
+        exactly: fixed to its sign when it does not cut the cell, or the cell
+        is clipped exactly by it. When every vertex sign is decided, the
+        kernels failed inside the cell (where earlier cuts cross): the cell is
+        split in float64 by the longest run of cutting neurons the kernels
+        certify, and the pieces meet the neuron that failed at their vertices.
+
+        Returns (ring sizes, vx, vy, vr, elay, eneu, pat (P, words), fixed (P, n) int8).
+        """
+        self.n_exact_cells += 1
+        layer = batch.layer
+        slopes = self.net.layers[layer].slopes
+        n = len(slopes)
+        st, en = int(batch.off[c]), int(batch.off[c + 1])
+        fixed = np.zeros(n, dtype=np.int8) if batch.fixed is None else batch.fixed[c].copy()
+        free = (fixed == 0) & (slopes != 1.0)
+        err = self.err[layer]
+        pre = batch.pre[c]
+        x, y, r = batch.vx[st:en, None], batch.vy[st:en, None], batch.vr[st:en, None]
+        v, e = ck.value_bound.py_func(pre[0], pre[1], pre[2], err[0], err[1], err[2], x, y, r)
+        pos, neg = v > e, v < -e
+        hard = free & ~(pos | neg).all(axis=0)
+        if not hard.any():
+            cuts = np.flatnonzero(free & pos.any(axis=0) & neg.any(axis=0))
+            kept = self._certified_run(batch, c, fixed, cuts)
+            if kept > 0:
+                return self._float_split(batch, c, fixed, cuts[:kept])
+            hard[cuts[0]] = True  # not expected: the kernels failed on the first cut's vertex signs
+        root = int(batch.root[c])
+        lines = [self._line(root, batch.pat[c], batch.elay[q], batch.eneu[q]) for q in range(st, en)]
+        verts = [_meet(lines[q - 1], lines[q], self.domain) for q in range(len(lines))]
+        M, ex = self.maps(root, batch.pat[c], layer)
+        split = []
+        for i in np.flatnonzero(hard).tolist():
+            row = tuple(_fraction(m, ex) for m in M[i])
+            signs = [1 if pos[q, i] else -1 if neg[q, i] else _sign(row[0] * p[0] + row[1] * p[1] + row[2])
+                     for q, p in enumerate(verts)]
+            if 1 in signs and -1 in signs:
+                split.append((i, row))
+            else:
+                fixed[i] = 1 if 1 in signs else -1
+        labels = list(zip(batch.elay[st:en].tolist(), batch.eneu[st:en].tolist()))
+        pieces = _split_polygon(verts, labels, split, layer)
+        coords = [p for pv, _, _ in pieces for p in pv]
+        fx = np.repeat(fixed[None], len(pieces), axis=0)
+        for j, (_, _, sides) in enumerate(pieces):
+            for (i, _), side in zip(split, sides):
+                fx[j, i] = side
+        lab = np.array([lb for _, labs, _ in pieces for lb in labs], dtype=np.int32).reshape(-1, 2)
+        return (np.array([len(pv) for pv, _, _ in pieces], dtype=np.int64),
+                np.array([float(p[0]) for p in coords]), np.array([float(p[1]) for p in coords]),
+                np.array([_up(max(abs(Fraction(float(t)) - t) for t in p)) for p in coords]),
+                lab[:, 0], lab[:, 1], np.repeat(batch.pat[c : c + 1], len(pieces), axis=0), fx)
+
+    def _one_cell(self, batch, c: int, fixed: np.ndarray) -> tuple:
+        """Kernel arguments for polygon ``c`` alone: (pre (1, 3, n), off, vx, vy, vr, elay, eneu)."""
+        st, en = int(batch.off[c]), int(batch.off[c + 1])
+        pre = self._filter_pre(batch.pre[c : c + 1], fixed[None], batch.layer, batch.vx[st:en], batch.vy[st:en],
+                               batch.vr[st:en])
+        return (pre, np.array([0, en - st], dtype=np.int64), batch.vx[st:en], batch.vy[st:en], batch.vr[st:en],
+                batch.elay[st:en], batch.eneu[st:en])
+
+    def _certified_run(self, batch, c: int, fixed: np.ndarray, cuts: np.ndarray) -> int:
+        """How many of the cutting neurons ``cuts`` (in order) the kernels split polygon ``c`` by
+        before a sign is undecided (the kernels cut in this order, so a longer run only adds cuts)."""
+        args = self._one_cell(batch, c, fixed)
+        err = self.err[batch.layer]
+        lo, hi = 0, len(cuts)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            slopes = self._without(batch.layer, cuts[mid:])
+            undecided = ck.split_cells_count_cert(args[0], err, *args[1:], batch.layer, slopes)[-1]
+            lo, hi = (lo, mid) if undecided[0] else (mid, hi)
+        return lo
+
+    def _without(self, layer: int, neurons: np.ndarray) -> np.ndarray:
+        """The layer's slopes with ``neurons`` made linear (the kernels then leave them out)."""
+        slopes = self.net.layers[layer].slopes.copy()
+        slopes[neurons] = 1.0
+        return slopes
+
+    def _float_split(self, batch, c: int, fixed: np.ndarray, cuts: np.ndarray) -> tuple:
+        """Polygon ``c`` split by the certified kernels by ``cuts`` only; each piece has them fixed."""
+        layer = batch.layer
+        n = len(fixed)
+        cutting = np.zeros(n, dtype=bool)
+        cutting[cuts] = True
+        slopes = self._without(layer, np.flatnonzero(~cutting))
+        args = self._one_cell(batch, c, fixed)
+        err = self.err[layer]
+        bits, kcuts, ncut, npieces, nverts, _, undecided = ck.split_cells_count_cert(args[0], err, *args[1:],
+                                                                                   layer, slopes)
+        assert not undecided[0]
+        nc, nv = int(npieces[0]), int(nverts[0])
+        coff = np.zeros(nc + 1, dtype=np.int64)
+        cx, cy, cr = np.empty(nv), np.empty(nv), np.empty(nv)
+        cl, cn = np.empty(nv, dtype=np.int32), np.empty(nv, dtype=np.int32)
+        cpat = np.empty((nc, batch.pat.shape[1]), dtype=np.uint64)
+        ck.split_cells_write_cert(args[0], err, *args[1:], layer, slopes, batch.pat[c : c + 1],
+                                  int(sum(self.net.widths[:layer])), bits, kcuts, ncut,
+                                  np.array([0, nc], dtype=np.int64), np.array([0, nv], dtype=np.int64),
+                                  np.empty((1, 3, 0)), np.empty((n, 0)), coff, cx, cy, cr, cl, cn, cpat,
+                                  np.empty((nc, 3, 0)), np.empty(nc, dtype=np.int64))
+        on = np.unpackbits(cpat.view(np.uint8), axis=1, bitorder="little")[:, int(sum(self.net.widths[:layer])):]
+        fx = np.repeat(fixed[None], nc, axis=0)
+        fx[:, cuts] = np.where(on[:, cuts] == 1, 1, -1)
+        # the pieces keep the parent's pattern: the kernels set this layer's bits when they finish them
+        return np.diff(coff), cx, cy, cr, cl, cn, np.repeat(batch.pat[c : c + 1], nc, axis=0), fx
+
+    def _filter_pre(self, pre: np.ndarray, fixed: np.ndarray | None, layer: int, vx, vy, vr) -> np.ndarray:
+        """``pre`` (C, 3, n) with each neuron of known sign (``fixed`` (C, n) nonzero) replaced by a constant
+        of that sign which the kernels' bound decides at every vertex (``vx, vy, vr``) of the batch."""
+        if fixed is None or not fixed.any():
+            return pre
+        err = self.err[layer]
+        X, Y, R = np.abs(vx).max(), np.abs(vy).max(), vr.max()
+        big = 4.0 * (err[0] * X + err[1] * Y + err[2] + (err[0] + err[1]) * R) + 1.0
+        out = pre.copy()
+        rows, cols = np.nonzero(fixed)
+        out[rows, 0, cols] = 0.0
+        out[rows, 1, cols] = 0.0
+        out[rows, 2, cols] = fixed[rows, cols] * big[cols]
+        return out
+
+    def _exact_intervals(self, batch, cells: np.ndarray):
+        """Split intervals ``cells`` of ``batch`` exactly; the children as a CellBatch of the next layer."""
         from .engine import CellBatch, _apply_to_children
 
         net = self.net
@@ -264,21 +416,15 @@ class Certifier:
         for c in cells.tolist():
             self.n_exact_cells += 1
             root = int(batch.root[c])
-            st, en = int(batch.off[c]), int(batch.off[c + 1])
-            lines = [self._line(root, batch.pat[c], batch.elay[q], batch.eneu[q]) for q in range(st, en)]
+            st = int(batch.off[c])
+            lines = [self._line(root, batch.pat[c], batch.elay[q], batch.eneu[q]) for q in range(st, st + 2)]
             M, e = self.maps(root, batch.pat[c], batch.layer)
             z = [tuple(_fraction(v, e) for v in row) for row in M]
             linear = layer.slopes == 1.0
-            if self.k == 2:
-                verts = [_meet(lines[q - 1], lines[q], self.domain) for q in range(len(lines))]
-                labels = [(int(batch.elay[q]), int(batch.eneu[q])) for q in range(st, en)]
-                pieces = _split_polygon(verts, labels, z, linear, batch.layer)
-            else:
-                ends = [self.domain[lines[0][1]][0] if lines[0][0] is None else -lines[0][0][1] / lines[0][0][0],
-                        self.domain[lines[1][1]][0] if lines[1][0] is None else -lines[1][0][1] / lines[1][0][0]]
-                labels = [(int(batch.elay[st]), int(batch.eneu[st])), (int(batch.elay[st + 1]), int(batch.eneu[st + 1]))]
-                pieces = _split_interval(ends, labels, z, linear, batch.layer)
-            for verts, labs in pieces:
+            ends = [self.domain[lines[0][1]][0] if lines[0][0] is None else -lines[0][0][1] / lines[0][0][0],
+                    self.domain[lines[1][1]][0] if lines[1][0] is None else -lines[1][0][1] / lines[1][0][0]]
+            labels = [(int(batch.elay[st]), int(batch.eneu[st])), (int(batch.elay[st + 1]), int(batch.eneu[st + 1]))]
+            for verts, labs in _split_interval(ends, labels, z, linear, batch.layer):
                 point = [sum(v[d] for v in verts) / len(verts) for d in range(self.k)]
                 on = [not lin and (sum(a * x for a, x in zip(row[:-1], point)) + row[-1]) > 0
                       for row, lin in zip(z, linear)]
@@ -292,14 +438,13 @@ class Certifier:
         off = np.concatenate([[0], np.cumsum([len(v) for v, _ in rings])]).astype(np.int64)
         coords = [v for verts, _ in rings for v in verts]
         vx = np.array([float(p[0]) for p in coords])
-        vy = np.array([float(p[1]) for p in coords]) if self.k == 2 else np.zeros(len(coords))
         vr = np.array([_up(max(abs(Fraction(float(x)) - x) for x in p)) for p in coords])
         lab = np.array([lb for _, labs in rings for lb in labs], dtype=np.int32).reshape(-1, 2)
         cpat = np.array(pats, dtype=np.uint64).reshape(len(pats), -1)
         parents = np.array(parents, dtype=np.int64)
         pre = _apply_to_children(layer, nxt, batch.pre[parents], cpat, bit_offset)
-        return CellBatch(batch.layer + 1, pre, off, vx, vy, lab[:, 0].copy(), lab[:, 1].copy(), cpat,
-                         batch.root[parents], batch.uscale[parents], vr)
+        return CellBatch(batch.layer + 1, pre, off, vx, np.zeros(len(coords)), lab[:, 0].copy(), lab[:, 1].copy(),
+                         cpat, batch.root[parents], batch.uscale[parents], vr)
 
     # -- the kernels ---------------------------------------------------------------------------
     def count(self, batch):
@@ -307,8 +452,14 @@ class Certifier:
         err = self.err[batch.layer]
         slopes = self.net.layers[batch.layer].slopes
         if self.k == 2:
-            return ck.split_cells_count_cert(batch.pre, err, batch.off, batch.vx, batch.vy, batch.vr, batch.elay,
-                                             batch.eneu, batch.layer, slopes)
+            pre = self._filter_pre(batch.pre, batch.fixed, batch.layer, batch.vx, batch.vy, batch.vr)
+            out = ck.split_cells_count_cert(pre, err, batch.off, batch.vx, batch.vy, batch.vr, batch.elay,
+                                            batch.eneu, batch.layer, slopes)
+            if pre is batch.pre:
+                return out
+            # the next layer's map comes from the true maps of the fixed neurons
+            masked = np.where(out[0][:, None, :] == 1, batch.pre, slopes * batch.pre)
+            return out[:5] + (masked, out[6])
         return ck.split_intervals_count_cert(batch.pre, err, batch.off, batch.vx, batch.vr, slopes)
 
     def write(self, batch, c, start, stop, piece_start, vert_start, wt, coff, cx, cy, cr, cl, cn, cpat, pre,
@@ -378,17 +529,17 @@ def _meet(a, b, domain):
     return ((b1 * c2 - b2 * c1) / det, (c1 * a2 - c2 * a1) / det)
 
 
-def _split_polygon(verts, labels, z, linear, layer):
-    """Clip a convex polygon exactly by the lines ``z`` in order (the kernel's rules, exact signs)."""
-    pieces = [(verts, labels)]
-    for i, row in enumerate(z):
-        if linear[i]:
-            continue
+def _split_polygon(verts, labels, rows, layer):
+    """Clip a convex polygon exactly by the lines ``rows`` ((neuron, (a, b, c)) each, every one cutting
+    the polygon) in order (the kernel's rules, exact signs). Returns (vertices, labels, sides) per
+    piece, ``sides`` the piece's side (+1 or -1) of each line."""
+    pieces = [(verts, labels, ())]
+    for i, row in rows:
         out = []
-        for pv, pl in pieces:
+        for pv, pl, sides in pieces:
             s = [row[0] * x + row[1] * y + row[2] for x, y in pv]
             if not (max(s) > 0 and min(s) < 0):
-                out.append((pv, pl))
+                out.append((pv, pl, sides + ((1 if max(s) > 0 else -1),)))
                 continue
             m = len(pv)
             for side in (1, -1):
@@ -403,7 +554,7 @@ def _split_polygon(verts, labels, z, linear, layer):
                         t = s[q] / (s[q] - s[q1])
                         nv.append((pv[q][0] + t * (pv[q1][0] - pv[q][0]), pv[q][1] + t * (pv[q1][1] - pv[q][1])))
                         nl.append((layer, i) if g0 > 0 else pl[q])
-                out.append((nv, nl))
+                out.append((nv, nl, sides + (side,)))
         pieces = out
     return pieces
 

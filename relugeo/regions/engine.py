@@ -91,6 +91,7 @@ class CellBatch:
     root: np.ndarray
     uscale: np.ndarray
     vr: np.ndarray | None = None  # certified predicates: each vertex's error bound (see regions.certify)
+    fixed: np.ndarray | None = None  # certified predicates: (C, n) int8 signs of this layer's neurons known exactly
 
     @property
     def n_cells(self) -> int:
@@ -111,6 +112,7 @@ class CellBatch:
             self.root[start:stop],
             self.uscale[start:stop],
             None if self.vr is None else self.vr[v0:v1],
+            None if self.fixed is None else self.fixed[start:stop],
         )
 
 
