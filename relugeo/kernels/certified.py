@@ -65,6 +65,28 @@ def crossing_radius(s0, e0, s1, e1, x0, y0, x1, y1, r0, r1, t):
 
 
 @njit(cache=True)
+def meet_radius(a1, b1, c1, ea1, eb1, ec1, a2, b2, c2, ea2, eb2, ec2, x, y):
+    """Bound (max norm) on the distance from the point ``(x, y)`` to where two lines meet.
+
+    The lines are ``a x + b y + c`` with coefficients within ``ea, eb, ec`` of
+    the exact ones. With ``G`` the exact gradients, ``(x, y)`` minus the
+    meeting point is ``G^-1`` times the exact values at ``(x, y)``. Unlike
+    :func:`crossing_radius` the bound does not grow with the radii of the ends
+    of the edge that was cut. Infinite when the bounds cannot tell the lines
+    from parallel.
+    """
+    v1, e1 = value_bound(a1, b1, c1, ea1, eb1, ec1, x, y, 0.0)
+    v2, e2 = value_bound(a2, b2, c2, ea2, eb2, ec2, x, y, 0.0)
+    det = a1 * b2 - b1 * a2
+    ddet = (ea1 * (abs(b2) + eb2) + abs(a1) * eb2 + eb1 * (abs(a2) + ea2) + abs(b1) * ea2
+            + 3.0 * U * (abs(a1 * b2) + abs(b1 * a2))) * SAFE
+    if abs(det) <= ddet:
+        return np.inf
+    g = max(abs(b1) + eb1 + abs(b2) + eb2, abs(a1) + ea1 + abs(a2) + ea2)
+    return g * max(abs(v1) + e1, abs(v2) + e2) / (abs(det) - ddet) * SAFE * SAFE
+
+
+@njit(cache=True)
 def _grow_radii(R, cap):
     """The radius buffer R (2, cap), grown to ``cap`` when smaller."""
     if R.shape[1] >= cap:
@@ -183,8 +205,15 @@ def _split_ring_cert(ws, R, vx, vy, vr, elay, eneu, st, en, pre, err, cell, cuts
                         # the crossing's radius from the ends' own bounds (tighter than the piece's)
                         _, e0 = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], x0, y0, R[src, ps + q])
                         _, e1 = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], x1, y1, R[src, ps + q1])
-                        R[dst, wv] = crossing_radius(S[q], e0, S[q1], e1, x0, y0, x1, y1, R[src, ps + q],
-                                                     R[src, ps + q1], t)
+                        rn = crossing_radius(S[q], e0, S[q1], e1, x0, y0, x1, y1, R[src, ps + q],
+                                             R[src, ps + q1], t)
+                        if L[src, ps + q] == layer:
+                            # the edge lies on an earlier cut of this layer: bound from the two lines
+                            h = N[src, ps + q]
+                            rn = min(rn, meet_radius(pre[cell, 0, h], pre[cell, 1, h], pre[cell, 2, h], err[0, h],
+                                                     err[1, h], err[2, h], aj, bj, cj, err[0, i], err[1, i],
+                                                     err[2, i], X[dst, wv], Y[dst, wv]))
+                        R[dst, wv] = rn
                         if g0 > 0:
                             L[dst, wv] = layer
                             N[dst, wv] = i

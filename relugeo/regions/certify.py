@@ -169,6 +169,7 @@ class Certifier:
         self._slopes = [None if not layer.has_activation else [Fraction(float(s)) for s in layer.slopes]
                         for layer in net.layers]
         self._cache: dict = {}
+        self._offsets = np.concatenate([[0], np.cumsum(net.widths)])
         self.n_exact_cells = 0
 
     # the weights, biases and basis as exact dyadic matrices, built when the exact fallback first runs
@@ -212,33 +213,57 @@ class Certifier:
             self._cache[key] = (np.concatenate([Mg, Mc], axis=1), e)
         return self._cache[key]
 
-    def maps(self, root: int, pattern: np.ndarray, layer: int) -> tuple:
-        """Exact map (M (n, k + 1), e) of hidden layer ``layer`` on the cell of ``pattern`` (earlier layers' bits)."""
-        offsets = np.concatenate([[0], np.cumsum(self.net.widths)])
+    def _prefix(self, root: int, pattern: np.ndarray, layer: int) -> tuple:
+        """The pattern's bits, and the cache key of what layer ``layer``'s map depends on (earlier bits)."""
         bits = np.unpackbits(pattern.view(np.uint8), bitorder="little")
-        key = (root, layer, bits[: offsets[layer]].tobytes())
-        if key in self._cache:
-            return self._cache[key]
-        if layer == 0:
-            out = self._layer0(root)
-        else:
+        return bits, (root, layer, bits[: self._offsets[layer]].tobytes())
+
+    def _inputs(self, root: int, pattern: np.ndarray, layer: int) -> tuple:
+        """Exact input (P (n_prev, k + 1), e) of hidden layer ``layer`` >= 1 on the cell of ``pattern``:
+        the previous layer's map, times its slope where inactive."""
+        bits, key = self._prefix(root, pattern, layer)
+        key = ("in",) + key
+        if key not in self._cache:
             M, e = self.maps(root, pattern, layer - 1)
-            on = bits[offsets[layer - 1] : offsets[layer]].astype(bool)
+            on = bits[self._offsets[layer - 1] : self._offsets[layer]].astype(bool)
             slopes = self._slopes[layer - 1]
             # post-activation rows: z where active, slope * z elsewhere, over a common denominator
             es = max((s.denominator.bit_length() - 1) for s in slopes)
             mult = np.array([(1 << es) if a else s.numerator * (1 << (es - (s.denominator.bit_length() - 1)))
                              for a, s in zip(on, slopes)], dtype=object)
-            post = (M * mult[:, None], e + es)
-            Wm, We = self._W[layer]
-            lin = (Wm.dot(post[0]), We + post[1])
-            bm, be = self._b[layer]
-            Ml, Mb, e2 = _align(lin, (bm, be))
-            Ml = Ml.copy()
-            Ml[:, -1] = Ml[:, -1] + Mb
-            out = (Ml, e2)
-        self._cache[key] = out
-        return out
+            self._cache[key] = (M * mult[:, None], e + es)
+        return self._cache[key]
+
+    def _affine(self, layer: int, P: np.ndarray, e: int, rows) -> tuple:
+        """Rows ``rows`` of layer ``layer``'s exact map from its exact input (P, e)."""
+        Wm, We = self._W[layer]
+        bm, be = self._b[layer]
+        Ml, Mb, e2 = _align((Wm[rows].dot(P), We + e), (bm[rows], be))
+        Ml = Ml.copy()
+        Ml[..., -1] = Ml[..., -1] + Mb
+        return Ml, e2
+
+    def maps(self, root: int, pattern: np.ndarray, layer: int) -> tuple:
+        """Exact map (M (n, k + 1), e) of hidden layer ``layer`` on the cell of ``pattern`` (earlier layers' bits)."""
+        _, key = self._prefix(root, pattern, layer)
+        if key not in self._cache:
+            self._cache[key] = self._layer0(root) if layer == 0 else self._affine(
+                layer, *self._inputs(root, pattern, layer), slice(None))
+        return self._cache[key]
+
+    def row(self, root: int, pattern: np.ndarray, layer: int, neuron: int) -> tuple:
+        """Exact map (a_1..a_k, c) as Fractions of one neuron of hidden layer ``layer`` on the cell of
+        ``pattern``: the layer's full map is formed only for layers below it."""
+        _, key = self._prefix(root, pattern, layer)
+        rkey = ("row", neuron) + key
+        if rkey not in self._cache:
+            if key in self._cache or layer == 0:
+                M, e = self.maps(root, pattern, layer)
+                M = M[neuron]
+            else:
+                M, e = self._affine(layer, *self._inputs(root, pattern, layer), neuron)
+            self._cache[rkey] = tuple(_fraction(v, e) for v in M)
+        return self._cache[rkey]
 
     def _line(self, root, pattern, lay, neu):
         """Exact line (a_1..a_k, c) of an edge label: a neuron's zero set, or the domain's edge -1 - neu."""
@@ -248,8 +273,7 @@ class Certifier:
                 return None, j
             (x0, y0), (x1, y1) = self.domain[j], self.domain[(j + 1) % len(self.domain)]
             return (y0 - y1, x1 - x0, x0 * y1 - x1 * y0), j
-        M, e = self.maps(root, pattern, int(lay))
-        return tuple(_fraction(v, e) for v in M[int(neu)]), None
+        return self.row(root, pattern, int(lay), int(neu)), None
 
     # -- the exact fallback --------------------------------------------------------------------
     def exact_children(self, batch, cells: np.ndarray):
@@ -311,10 +335,9 @@ class Certifier:
         root = int(batch.root[c])
         lines = [self._line(root, batch.pat[c], batch.elay[q], batch.eneu[q]) for q in range(st, en)]
         verts = [_meet(lines[q - 1], lines[q], self.domain) for q in range(len(lines))]
-        M, ex = self.maps(root, batch.pat[c], layer)
         split = []
         for i in np.flatnonzero(hard).tolist():
-            row = tuple(_fraction(m, ex) for m in M[i])
+            row = self.row(root, batch.pat[c], layer, i)
             signs = [1 if pos[q, i] else -1 if neg[q, i] else _sign(row[0] * p[0] + row[1] * p[1] + row[2])
                      for q, p in enumerate(verts)]
             if 1 in signs and -1 in signs:
@@ -472,7 +495,9 @@ class Certifier:
         tail = (batch.layer, slopes, batch.pat[rows], bit_offset, c.bits[rows], c.cuts[rows], c.ncut[rows],
                 piece_start, vert_start, c.base[rows], wt, coff, cx, cy, cr, cl, cn, cpat, pre, cparent)
         if self.k == 2:
-            ck.split_cells_write_cert(batch.pre[rows], err, batch.off[start : stop + 1], batch.vx, batch.vy,
+            # the maps pass 1 split (fixed neurons as constants): the cuts' rows are the true ones
+            pre_k = self._filter_pre(batch.pre, batch.fixed, batch.layer, batch.vx, batch.vy, batch.vr)
+            ck.split_cells_write_cert(pre_k[rows], err, batch.off[start : stop + 1], batch.vx, batch.vy,
                                       batch.vr, batch.elay, batch.eneu, *tail)
         else:
             ck.split_intervals_write_cert(batch.pre[rows], err, batch.off[start : stop + 1], batch.vx, batch.vr,
