@@ -9,12 +9,14 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from common import ANCHORS, SQUARE, anchor_module, random_net
+from common import ANCHORS, SQUARE, Case, anchor_module, hidden, plane, random_net, readout
 from exact_oracle import exact_partition, quantised_net
+from test_exact_oracle import assert_exact
 from test_partition import to_pwanet
 
 import relugeo as rg
-from relugeo.kernels.certified import crossing_radius, value_bound
+from relugeo.kernels.certified import crossing_radius, meet_radius, value_bound
+from relugeo.regions.certify import Certifier
 from relugeo.regions.complexity import cross_polytope, frame
 
 
@@ -55,6 +57,51 @@ def test_crossing_radius_holds_against_exact_arithmetic():
             ex = _q(p0[0]) + tau * (_q(p1[0]) - _q(p0[0]))
             ey = _q(p0[1]) + tau * (_q(p1[1]) - _q(p0[1]))
             assert max(abs(ex - _q(vx)), abs(ey - _q(vy))) <= _q(r)
+
+
+def test_meet_radius_holds_against_exact_arithmetic():
+    rng = np.random.default_rng(3)
+    finite = 0
+    for _ in range(200):
+        (a1, b1, c1), (a2, b2, c2) = rng.normal(size=(2, 3)) * 10.0 ** rng.integers(-3, 3, size=(2, 1))
+        errs = np.abs(rng.normal(size=6)) * 10.0 ** rng.integers(-16, -6, size=6)
+        det = a1 * b2 - b1 * a2
+        # a float point near the meeting point
+        x = (b1 * c2 - b2 * c1) / det * (1 + 1e-9 * rng.normal())
+        y = (c1 * a2 - c2 * a1) / det * (1 + 1e-9 * rng.normal())
+        r = meet_radius(a1, b1, c1, *errs[:3], a2, b2, c2, *errs[3:], x, y)
+        finite += bool(r < 1.0)
+        for _ in range(3):
+            # exact lines anywhere within the stated errors meet within r of (x, y)
+            A1, B1, C1 = (_q(v) + _q(d * e) for v, d, e in zip((a1, b1, c1), rng.uniform(-1, 1, 3), errs[:3]))
+            A2, B2, C2 = (_q(v) + _q(d * e) for v, d, e in zip((a2, b2, c2), rng.uniform(-1, 1, 3), errs[3:]))
+            D = A1 * B2 - B1 * A2
+            ex, ey = (B1 * C2 - B2 * C1) / D, (C1 * A2 - C2 * A1) / D
+            # d * e is rounded: allow its own rounding
+            assert max(abs(ex - _q(x)), abs(ey - _q(y))) <= _q(r) * (1 + 1e-9), (a1, b1, c1, a2, b2, c2)
+    assert finite > 150  # the bound is informative, not merely infinite
+    assert meet_radius(1.0, 1.0, 0.0, 0.1, 0.1, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0) == np.inf
+
+
+@pytest.mark.parametrize("row", [(1.0, -1.0, 0.0), (1.0, 1.0, -2.0)], ids=["cuts_through_corners", "touches_corner"])
+def test_exact_fallback_evaluates_only_the_undecided_neuron(monkeypatch, row):
+    # ten generic lines and one through a corner of the square (the float filter cannot decide it there),
+    # then a second layer: only that neuron is evaluated exactly, the rest go through the float kernels
+    rng = np.random.default_rng(4)
+    rows = np.concatenate([rng.normal(size=(10, 3)) * [1.0, 1.0, 0.5], [row]])
+    layers = [hidden(rows[:, :2], rows[:, 2]), hidden(rng.normal(size=(3, 11)), rng.normal(size=3) * 0.5), readout(3)]
+    exact_rows = set()
+    int_row = Certifier.int_row
+
+    def recorded(self, root, pattern, layer, neuron):
+        exact_rows.add((layer, neuron))
+        return int_row(self, root, pattern, layer, neuron)
+
+    monkeypatch.setattr(Certifier, "int_row", recorded)
+    part = assert_exact(Case("one_undecided", layers, *plane()), predicates="certified")
+    assert part.n_exact_cells == 1
+    assert exact_rows == {(0, 10)}
+    part.verify()
 
 
 @pytest.mark.parametrize("width, depth, count", ANCHORS[:2])

@@ -251,29 +251,38 @@ class Certifier:
                 layer, *self._inputs(root, pattern, layer), slice(None))
         return self._cache[key]
 
-    def row(self, root: int, pattern: np.ndarray, layer: int, neuron: int) -> tuple:
-        """Exact map (a_1..a_k, c) as Fractions of one neuron of hidden layer ``layer`` on the cell of
-        ``pattern``: the layer's full map is formed only for layers below it."""
+    def int_row(self, root: int, pattern: np.ndarray, layer: int, neuron: int) -> tuple:
+        """Exact map of one neuron of hidden layer ``layer`` on the cell of ``pattern``, as Python
+        ints ``(a_1..a_k, c)`` times a positive power of two (the same zero set and signs); the
+        layer's full map is formed only for the layers below it."""
         _, key = self._prefix(root, pattern, layer)
         rkey = ("row", neuron) + key
         if rkey not in self._cache:
             if key in self._cache or layer == 0:
-                M, e = self.maps(root, pattern, layer)
-                M = M[neuron]
+                M = self.maps(root, pattern, layer)[0][neuron]
             else:
-                M, e = self._affine(layer, *self._inputs(root, pattern, layer), neuron)
-            self._cache[rkey] = tuple(_fraction(v, e) for v in M)
+                M = self._affine(layer, *self._inputs(root, pattern, layer), neuron)[0]
+            self._cache[rkey] = tuple(int(v) for v in M)
         return self._cache[rkey]
 
-    def _line(self, root, pattern, lay, neu):
-        """Exact line (a_1..a_k, c) of an edge label: a neuron's zero set, or the domain's edge -1 - neu."""
+    def _int_line(self, root, pattern, lay, neu) -> tuple:
+        """Exact line (a, b, c) in ints (times a positive constant) of a polygon's edge label: a neuron's
+        zero set, or the domain's edge -1 - neu."""
+        if lay >= 0:
+            return self.int_row(root, pattern, int(lay), int(neu))
+        j = -1 - int(neu)
+        (x0, y0), (x1, y1) = self.domain[j], self.domain[(j + 1) % len(self.domain)]
+        line = (y0 - y1, x1 - x0, x0 * y1 - x1 * y0)
+        scale = max(f.denominator for f in line)
+        return tuple(int(f * scale) for f in line)
+
+    def _end(self, root, pattern, lay, neu) -> Fraction:
+        """Exact end (a Fraction) of an interval with edge label (lay, neu): a neuron's breakpoint, or the
+        domain's end -1 - neu."""
         if lay < 0:
-            j = -1 - int(neu)
-            if self.k == 1:
-                return None, j
-            (x0, y0), (x1, y1) = self.domain[j], self.domain[(j + 1) % len(self.domain)]
-            return (y0 - y1, x1 - x0, x0 * y1 - x1 * y0), j
-        return self.row(root, pattern, int(lay), int(neu)), None
+            return self.domain[-1 - int(neu)][0]
+        a, c = self.int_row(root, pattern, int(lay), int(neu))
+        return Fraction(-c, a)
 
     # -- the exact fallback --------------------------------------------------------------------
     def exact_children(self, batch, cells: np.ndarray):
@@ -333,29 +342,29 @@ class Certifier:
                 return self._float_split(batch, c, fixed, cuts[:kept])
             hard[cuts[0]] = True  # not expected: the kernels failed on the first cut's vertex signs
         root = int(batch.root[c])
-        lines = [self._line(root, batch.pat[c], batch.elay[q], batch.eneu[q]) for q in range(st, en)]
-        verts = [_meet(lines[q - 1], lines[q], self.domain) for q in range(len(lines))]
+        lines = [self._int_line(root, batch.pat[c], lay, neu)
+                 for lay, neu in zip(batch.elay[st:en].tolist(), batch.eneu[st:en].tolist())]
+        verts = [_meet(lines[q - 1], lines[q]) for q in range(len(lines))]
         split = []
         for i in np.flatnonzero(hard).tolist():
-            row = self.row(root, batch.pat[c], layer, i)
-            signs = [1 if pos[q, i] else -1 if neg[q, i] else _sign(row[0] * p[0] + row[1] * p[1] + row[2])
-                     for q, p in enumerate(verts)]
+            row = self.int_row(root, batch.pat[c], layer, i)
+            signs = [1 if pos[q, i] else -1 if neg[q, i] else _side(row, p) for q, p in enumerate(verts)]
             if 1 in signs and -1 in signs:
                 split.append((i, row))
             else:
                 fixed[i] = 1 if 1 in signs else -1
         labels = list(zip(batch.elay[st:en].tolist(), batch.eneu[st:en].tolist()))
-        pieces = _split_polygon(verts, labels, split, layer)
-        coords = [p for pv, _, _ in pieces for p in pv]
+        pieces = _split_polygon(verts, labels, lines, split, layer)
         fx = np.repeat(fixed[None], len(pieces), axis=0)
-        for j, (_, _, sides) in enumerate(pieces):
-            for (i, _), side in zip(split, sides):
+        for j, piece in enumerate(pieces):
+            for (i, _), side in zip(split, piece[3]):
                 fx[j, i] = side
-        lab = np.array([lb for _, labs, _ in pieces for lb in labs], dtype=np.int32).reshape(-1, 2)
-        return (np.array([len(pv) for pv, _, _ in pieces], dtype=np.int64),
-                np.array([float(p[0]) for p in coords]), np.array([float(p[1]) for p in coords]),
-                np.array([_up(max(abs(Fraction(float(t)) - t) for t in p)) for p in coords]),
-                lab[:, 0], lab[:, 1], np.repeat(batch.pat[c : c + 1], len(pieces), axis=0), fx)
+        # a vertex's float coordinates are X / W correctly rounded: within U of it, relative
+        xy = np.array([(X / W, Y / W) for piece in pieces for X, Y, W in piece[0]])
+        lab = np.array([lb for piece in pieces for lb in piece[1]], dtype=np.int32).reshape(-1, 2)
+        return (np.array([len(piece[0]) for piece in pieces], dtype=np.int64), xy[:, 0].copy(), xy[:, 1].copy(),
+                np.abs(xy).max(axis=1) * (2 * U) + 2.0**-1074, lab[:, 0], lab[:, 1],
+                np.repeat(batch.pat[c : c + 1], len(pieces), axis=0), fx)
 
     def _one_cell(self, batch, c: int, fixed: np.ndarray) -> tuple:
         """Kernel arguments for polygon ``c`` alone: (pre (1, 3, n), off, vx, vy, vr, elay, eneu)."""
@@ -440,12 +449,10 @@ class Certifier:
             self.n_exact_cells += 1
             root = int(batch.root[c])
             st = int(batch.off[c])
-            lines = [self._line(root, batch.pat[c], batch.elay[q], batch.eneu[q]) for q in range(st, st + 2)]
+            ends = [self._end(root, batch.pat[c], batch.elay[q], batch.eneu[q]) for q in range(st, st + 2)]
             M, e = self.maps(root, batch.pat[c], batch.layer)
             z = [tuple(_fraction(v, e) for v in row) for row in M]
             linear = layer.slopes == 1.0
-            ends = [self.domain[lines[0][1]][0] if lines[0][0] is None else -lines[0][0][1] / lines[0][0][0],
-                    self.domain[lines[1][1]][0] if lines[1][0] is None else -lines[1][0][1] / lines[1][0][0]]
             labels = [(int(batch.elay[st]), int(batch.eneu[st])), (int(batch.elay[st + 1]), int(batch.eneu[st + 1]))]
             for verts, labs in _split_interval(ends, labels, z, linear, batch.layer):
                 point = [sum(v[d] for v in verts) / len(verts) for d in range(self.k)]
@@ -541,45 +548,53 @@ def _up(x: Fraction) -> float:
     return f if Fraction(f) >= x else math.nextafter(f, math.inf)
 
 
-def _meet(a, b, domain):
-    """The exact point where the lines of two consecutive edges meet."""
-    (la, ja), (lb, jb) = a, b
-    if ja is not None and jb is not None and jb == (ja + 1) % len(domain):
-        return domain[jb]  # two domain edges meet at the domain's vertex
-    a1, b1, c1 = la
-    a2, b2, c2 = lb
-    det = a1 * b2 - a2 * b1
-    if det == 0:
+def _meet(a: tuple, b: tuple) -> tuple:
+    """The exact point where lines ``a`` and ``b`` (int triples) meet, in homogeneous ints (X, Y, W), W > 0."""
+    (a1, b1, c1), (a2, b2, c2) = a, b
+    w = a1 * b2 - a2 * b1
+    if w == 0:
         raise ArithmeticError("two consecutive edges of a cell are parallel")
-    return ((b1 * c2 - b2 * c1) / det, (c1 * a2 - c2 * a1) / det)
+    s = 1 if w > 0 else -1
+    return (s * (b1 * c2 - b2 * c1), s * (c1 * a2 - c2 * a1), s * w)
 
 
-def _split_polygon(verts, labels, rows, layer):
+def _side(line: tuple, p: tuple) -> int:
+    """Sign of int line ``line`` at homogeneous point ``p``."""
+    v = line[0] * p[0] + line[1] * p[1] + line[2] * p[2]
+    return (v > 0) - (v < 0)
+
+
+def _split_polygon(verts, labels, lines, rows, layer):
     """Clip a convex polygon exactly by the lines ``rows`` ((neuron, (a, b, c)) each, every one cutting
-    the polygon) in order (the kernel's rules, exact signs). Returns (vertices, labels, sides) per
-    piece, ``sides`` the piece's side (+1 or -1) of each line."""
-    pieces = [(verts, labels, ())]
+    the polygon) in order (the kernel's rules, exact signs).
+
+    ``verts`` are homogeneous int points, ``labels`` and ``lines`` those of the edge leaving each
+    vertex. Returns (vertices, labels, lines, sides) per piece, ``sides`` the piece's side (+1 or
+    -1) of each row."""
+    pieces = [(verts, labels, lines, ())]
     for i, row in rows:
         out = []
-        for pv, pl, sides in pieces:
-            s = [row[0] * x + row[1] * y + row[2] for x, y in pv]
+        for pv, pl, pe, sides in pieces:
+            s = [_side(row, p) for p in pv]
             if not (max(s) > 0 and min(s) < 0):
-                out.append((pv, pl, sides + ((1 if max(s) > 0 else -1),)))
+                out.append((pv, pl, pe, sides + ((1 if max(s) > 0 else -1),)))
                 continue
             m = len(pv)
             for side in (1, -1):
-                nv, nl = [], []
+                nv, nl, ne = [], [], []
                 for q in range(m):
                     q1 = (q + 1) % m
-                    g0, g1 = _sign(s[q]) * side, _sign(s[q1]) * side
+                    g0, g1 = s[q] * side, s[q1] * side
                     if g0 >= 0:
                         nv.append(pv[q])
-                        nl.append((layer, i) if (g0 == 0 and g1 <= 0) else pl[q])
+                        on = g0 == 0 and g1 <= 0
+                        nl.append((layer, i) if on else pl[q])
+                        ne.append(row if on else pe[q])
                     if g0 * g1 < 0:
-                        t = s[q] / (s[q] - s[q1])
-                        nv.append((pv[q][0] + t * (pv[q1][0] - pv[q][0]), pv[q][1] + t * (pv[q1][1] - pv[q][1])))
+                        nv.append(_meet(pe[q], row))
                         nl.append((layer, i) if g0 > 0 else pl[q])
-                out.append((nv, nl, sides + (side,)))
+                        ne.append(row if g0 > 0 else pe[q])
+                out.append((nv, nl, ne, sides + (side,)))
         pieces = out
     return pieces
 
@@ -597,7 +612,3 @@ def _split_interval(ends, labels, z, linear, layer):
     points = sorted(cuts)
     bounds = [(t0, labels[0])] + [(t, (layer, cuts[t])) for t in points] + [(t1, labels[1])]
     return [([(bounds[p][0],), (bounds[p + 1][0],)], [bounds[p][1], bounds[p + 1][1]]) for p in range(len(bounds) - 1)]
-
-
-def _sign(v) -> int:
-    return (v > 0) - (v < 0)
