@@ -202,17 +202,20 @@ def _split_ring_cert(ws, R, vx, vy, vr, elay, eneu, st, en, pre, err, cell, cuts
                         y1 = Y[src, ps + q1]
                         X[dst, wv] = x0 + t * (x1 - x0)
                         Y[dst, wv] = y0 + t * (y1 - y0)
-                        # the crossing's radius from the ends' own bounds (tighter than the piece's)
-                        _, e0 = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], x0, y0, R[src, ps + q])
-                        _, e1 = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], x1, y1, R[src, ps + q1])
-                        rn = crossing_radius(S[q], e0, S[q1], e1, x0, y0, x1, y1, R[src, ps + q],
-                                             R[src, ps + q1], t)
+                        rn = np.inf
                         if L[src, ps + q] == layer:
-                            # the edge lies on an earlier cut of this layer: bound from the two lines
+                            # the edge lies on an earlier cut of this layer: a bound from the two lines
                             h = N[src, ps + q]
-                            rn = min(rn, meet_radius(pre[cell, 0, h], pre[cell, 1, h], pre[cell, 2, h], err[0, h],
-                                                     err[1, h], err[2, h], aj, bj, cj, err[0, i], err[1, i],
-                                                     err[2, i], X[dst, wv], Y[dst, wv]))
+                            rn = meet_radius(pre[cell, 0, h], pre[cell, 1, h], pre[cell, 2, h], err[0, h], err[1, h],
+                                             err[2, h], aj, bj, cj, err[0, i], err[1, i], err[2, i], X[dst, wv],
+                                             Y[dst, wv])
+                        if rn > max(R[src, ps + q], R[src, ps + q1]):
+                            # the bound from the ends' own bounds (tighter than the piece's), never below theirs
+                            _, e0 = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], x0, y0, R[src, ps + q])
+                            _, e1 = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], x1, y1,
+                                                R[src, ps + q1])
+                            rn = min(rn, crossing_radius(S[q], e0, S[q1], e1, x0, y0, x1, y1, R[src, ps + q],
+                                                         R[src, ps + q1], t))
                         R[dst, wv] = rn
                         if g0 > 0:
                             L[dst, wv] = layer

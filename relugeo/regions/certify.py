@@ -96,25 +96,42 @@ def error_table(net: PWANet, basis: np.ndarray, origins: np.ndarray, origin_err:
     -------
     list of ndarray of shape (k + 1, n_l), float64, one per hidden layer
     """
-    first = net.layers[0]
-    W = np.abs(first.weight)
-    D = W.shape[1]
-    o = np.abs(origins).max(axis=0)
-    A = np.concatenate([(W @ np.abs(basis)).T, (W @ o + np.abs(first.bias))[None]], axis=0)
-    E = _gamma(D + 2) * A
-    E[-1] += W @ origin_err
+    mags = _magnitudes(net)
+    WT, bias, _ = mags[0]
+    D = WT.shape[0]
+    k1 = basis.shape[1] + 1
+    # rows 0..k: the bound M on |P| (the map A plus its error), rows k+1..: the error E
+    ME = np.empty((2 * k1, WT.shape[1]))
+    A, E = ME[:k1], ME[k1:]
+    np.matmul(np.abs(basis).T, WT, out=A[:-1])
+    np.matmul(np.abs(origins).max(axis=0), WT, out=A[-1])
+    A[-1] += bias
+    np.multiply(A, _gamma(D + 2), out=E)
+    E[-1] += origin_err @ WT
     out = [E * (1 + 1e-10)]
-    M = A + E
+    A += E
     for j in range(1, len(net.hidden)):
-        prev, layer = net.layers[j - 1], net.layers[j]
-        s = np.abs(prev.slopes) + np.abs(1.0 - prev.slopes)
-        W = np.abs(layer.weight)
-        A = (s * M) @ W.T
-        A[-1] += np.abs(layer.bias)
-        E = (s * E) @ W.T + _gamma(3 * W.shape[1] + 8) * A
+        s = mags[j - 1][2]
+        WT, bias, _ = mags[j]
+        ME = (ME * s) @ WT  # one product for the magnitudes and the errors
+        A, E = ME[:k1], ME[k1:]
+        A[-1] += bias
+        E += _gamma(3 * WT.shape[0] + 8) * A
         out.append(E * (1 + 1e-10))
-        M = A + E
-    return [np.ascontiguousarray(e) for e in out]
+        A += E
+    return out
+
+
+def _magnitudes(net: PWANet) -> list:
+    """Per layer: ``|W|`` transposed (n_in, n_out), ``|b|`` and ``|slope| + |1 - slope|`` (hidden layers;
+    None for the logits); cached on the net, as :meth:`PWANet.weight_t` caches its transposes."""
+    cache = net.__dict__.get("_certify_magnitudes")
+    if cache is None:
+        cache = [(np.ascontiguousarray(np.abs(layer.weight).T), np.abs(layer.bias),
+                  np.abs(layer.slopes) + np.abs(1.0 - layer.slopes) if j < len(net.hidden) else None)
+                 for j, layer in enumerate(net.layers)]
+        net.__dict__["_certify_magnitudes"] = cache
+    return cache
 
 
 # -- exact dyadic arithmetic: a matrix is (M, e), the value M / 2**e, M an object array of ints --
@@ -156,23 +173,40 @@ class Certifier:
     basis : ndarray of shape (D, k)
     domain : list of m tuples of Fractions   the exact domain vertices (engine coordinates)
     origin_err : ndarray of shape (D,)       bound on |origins - exact_origins|
+
+    ``domain`` and ``exact_origins`` may also be functions returning them:
+    only the exact fallback reads them, so most walks never build them.
     """
 
     def __init__(self, net, origins, basis, domain, exact_origins=None, origin_err=None):
         self.net = net
         self.k = basis.shape[1]
         self.err = error_table(net, basis, origins, np.zeros(basis.shape[0]) if origin_err is None else origin_err)
-        self.domain = domain
-        self.exact_origins = exact_origins
+        self._domain = domain
+        self._exact_origins = exact_origins
         self.origins = origins
         self.basis = basis
-        self._slopes = [None if not layer.has_activation else [Fraction(float(s)) for s in layer.slopes]
-                        for layer in net.layers]
         self._cache: dict = {}
-        self._offsets = np.concatenate([[0], np.cumsum(net.widths)])
         self.n_exact_cells = 0
 
-    # the weights, biases and basis as exact dyadic matrices, built when the exact fallback first runs
+    # what the exact fallback reads, built when it first runs
+    @functools.cached_property
+    def domain(self) -> list:
+        return self._domain() if callable(self._domain) else self._domain
+
+    @functools.cached_property
+    def exact_origins(self) -> list | None:
+        return self._exact_origins() if callable(self._exact_origins) else self._exact_origins
+
+    @functools.cached_property
+    def _offsets(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.net.widths)])
+
+    @functools.cached_property
+    def _slopes(self) -> list:
+        return [None if not layer.has_activation else [Fraction(float(s)) for s in layer.slopes]
+                for layer in self.net.layers]
+
     @functools.cached_property
     def _W(self) -> list:
         return [_dyadic(layer.weight) for layer in self.net.layers]
@@ -411,11 +445,11 @@ class Certifier:
         cl, cn = np.empty(nv, dtype=np.int32), np.empty(nv, dtype=np.int32)
         cpat = np.empty((nc, batch.pat.shape[1]), dtype=np.uint64)
         ck.split_cells_write_cert(args[0], err, *args[1:], layer, slopes, batch.pat[c : c + 1],
-                                  int(sum(self.net.widths[:layer])), bits, kcuts, ncut,
+                                  int(self._offsets[layer]), bits, kcuts, ncut,
                                   np.array([0, nc], dtype=np.int64), np.array([0, nv], dtype=np.int64),
                                   np.empty((1, 3, 0)), np.empty((n, 0)), coff, cx, cy, cr, cl, cn, cpat,
                                   np.empty((nc, 3, 0)), np.empty(nc, dtype=np.int64))
-        on = np.unpackbits(cpat.view(np.uint8), axis=1, bitorder="little")[:, int(sum(self.net.widths[:layer])):]
+        on = np.unpackbits(cpat.view(np.uint8), axis=1, bitorder="little")[:, int(self._offsets[layer]):]
         fx = np.repeat(fixed[None], nc, axis=0)
         fx[:, cuts] = np.where(on[:, cuts] == 1, 1, -1)
         # the pieces keep the parent's pattern: the kernels set this layer's bits when they finish them
@@ -498,7 +532,7 @@ class Certifier:
         rows = slice(start, stop)
         err = self.err[batch.layer]
         slopes = self.net.layers[batch.layer].slopes
-        bit_offset = int(sum(self.net.widths[: batch.layer]))
+        bit_offset = int(self._offsets[batch.layer])
         tail = (batch.layer, slopes, batch.pat[rows], bit_offset, c.bits[rows], c.cuts[rows], c.ncut[rows],
                 piece_start, vert_start, c.base[rows], wt, coff, cx, cy, cr, cl, cn, cpat, pre, cparent)
         if self.k == 2:
@@ -515,13 +549,19 @@ def for_slice(net: PWANet, slice_, centre: np.ndarray, roots) -> Certifier:
     """The certifier of a partition of ``slice_`` computed in coordinates centred on ``centre``
     (see :func:`for_roots`)."""
     k = slice_.dim
-    domain = [tuple(Fraction(float(v)) - Fraction(float(c)) for v, c in zip(row, centre)) for row in slice_.vertices]
     origin = slice_.origin
     basis = slice_.basis
-    exact = tuple(Fraction(float(o)) + sum(Fraction(float(b)) * Fraction(float(c)) for b, c in zip(row, centre))
-                  for o, row in zip(origin, basis))
+
+    def domain():
+        return [tuple(Fraction(float(v)) - Fraction(float(c)) for v, c in zip(row, centre))
+                for row in slice_.vertices]
+
+    def exact():
+        return [tuple(Fraction(float(o)) + sum(Fraction(float(b)) * Fraction(float(c)) for b, c in zip(row, centre))
+                      for o, row in zip(origin, basis))]
+
     origin_err = _gamma(k + 2) * (np.abs(origin) + np.abs(basis) @ np.abs(centre))
-    return for_roots(net, roots, roots_origin(origin, basis, centre), basis, domain, [exact], origin_err)
+    return for_roots(net, roots, roots_origin(origin, basis, centre), basis, domain, exact, origin_err)
 
 
 def for_roots(net: PWANet, roots, origins, basis, domain, exact_origins=None, origin_err=None) -> Certifier:
@@ -531,7 +571,7 @@ def for_roots(net: PWANet, roots, origins, basis, domain, exact_origins=None, or
     (``-1 - j`` for edge j, which the exact fallback reads; ``elay`` stays -1).
     """
     cert = Certifier(net, origins, basis, domain, exact_origins, origin_err)
-    m = len(domain)
+    m = int(roots.off[1] - roots.off[0])
     roots.vr = cert.root_radii(roots.vx, roots.vy)
     roots.eneu = (-1 - np.arange(len(roots.vx)) % m).astype(np.int32)
     return cert
