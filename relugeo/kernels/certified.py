@@ -88,10 +88,11 @@ def meet_radius(a1, b1, c1, ea1, eb1, ec1, a2, b2, c2, ea2, eb2, ec2, x, y):
 
 @njit(cache=True)
 def _grow_radii(R, cap):
-    """The radius buffer R (2, cap), grown to ``cap`` when smaller."""
+    """The radius buffer R (3, cap), grown to ``cap`` when smaller: rows 0 and 1 the two slots' vertex
+    radii, row 2 scratch for the radii of a piece's crossings."""
     if R.shape[1] >= cap:
         return R
-    R2 = np.empty((2, cap))
+    R2 = np.empty((3, cap))
     R2[:, : R.shape[1]] = R
     return R2
 
@@ -202,21 +203,25 @@ def _split_ring_cert(ws, R, vx, vy, vr, elay, eneu, st, en, pre, err, cell, cuts
                         y1 = Y[src, ps + q1]
                         X[dst, wv] = x0 + t * (x1 - x0)
                         Y[dst, wv] = y0 + t * (y1 - y0)
-                        rn = np.inf
-                        if L[src, ps + q] == layer:
-                            # the edge lies on an earlier cut of this layer: a bound from the two lines
-                            h = N[src, ps + q]
-                            rn = meet_radius(pre[cell, 0, h], pre[cell, 1, h], pre[cell, 2, h], err[0, h], err[1, h],
-                                             err[2, h], aj, bj, cj, err[0, i], err[1, i], err[2, i], X[dst, wv],
-                                             Y[dst, wv])
-                        if rn > max(R[src, ps + q], R[src, ps + q1]):
-                            # the bound from the ends' own bounds (tighter than the piece's), never below theirs
-                            _, e0 = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], x0, y0, R[src, ps + q])
-                            _, e1 = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], x1, y1,
-                                                R[src, ps + q1])
-                            rn = min(rn, crossing_radius(S[q], e0, S[q1], e1, x0, y0, x1, y1, R[src, ps + q],
-                                                         R[src, ps + q1], t))
-                        R[dst, wv] = rn
+                        if side == 1:
+                            # a crossing's radius, kept for the negative side's copy of it in R[2, q]
+                            rn = np.inf
+                            if L[src, ps + q] == layer:
+                                # the edge lies on an earlier cut of this layer: a bound from the two lines
+                                h = N[src, ps + q]
+                                rn = meet_radius(pre[cell, 0, h], pre[cell, 1, h], pre[cell, 2, h], err[0, h],
+                                                 err[1, h], err[2, h], aj, bj, cj, err[0, i], err[1, i], err[2, i],
+                                                 X[dst, wv], Y[dst, wv])
+                            if rn > max(R[src, ps + q], R[src, ps + q1]):
+                                # the bound from the ends' own bounds (tighter than the piece's), never below theirs
+                                _, e0 = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], x0, y0,
+                                                    R[src, ps + q])
+                                _, e1 = value_bound(aj, bj, cj, err[0, i], err[1, i], err[2, i], x1, y1,
+                                                    R[src, ps + q1])
+                                rn = min(rn, crossing_radius(S[q], e0, S[q1], e1, x0, y0, x1, y1, R[src, ps + q],
+                                                             R[src, ps + q1], t))
+                            R[2, q] = rn
+                        R[dst, wv] = R[2, q]
                         if g0 > 0:
                             L[dst, wv] = layer
                             N[dst, wv] = i
@@ -237,14 +242,14 @@ def _split_ring_cert(ws, R, vx, vy, vr, elay, eneu, st, en, pre, err, cell, cuts
 
 
 @njit(cache=True)
-def _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits, cuts, slopes, hi, lo):
+def _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits, cuts, slopes, hi, lo, eb):
     """Certified :func:`relugeo.kernels.cpu._cell_signs`; returns -1 when a sign is undecided.
 
     The values at the vertices are evaluated as in the tolerance kernel; one
     bound per neuron, at the cell's largest coordinates and radius, covers every
     vertex. Only a neuron whose extreme values lie within that bound is looked
     at vertex by vertex. A cutting neuron's vertices are certified by the split.
-    ``hi``, ``lo`` are scratch of shape (n,).
+    ``hi``, ``lo``, ``eb`` are scratch of shape (n,).
     """
     n = pre.shape[2]
     ga = pre[cell, 0]
@@ -266,13 +271,16 @@ def _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits, cuts, slopes, hi,
             v = ga[i] * x + gb[i] * y + gc[i]
             hi[i] = max(hi[i], v)
             lo[i] = min(lo[i], v)
+    # value_bound's error grows with |x|, |y| and r: at their largest it bounds every vertex
+    # (a loop of its own, without branches, so that it vectorises)
+    for i in range(n):
+        eb[i] = value_bound(ga[i], gb[i], gc[i], err[0, i], err[1, i], err[2, i], mx, my, mr)[1]
     ncut = 0
     for i in range(n):
         if slopes[i] == 1.0:
             bits[i] = 0
             continue
-        # value_bound's error grows with |x|, |y| and r: at their largest it bounds every vertex
-        _, e = value_bound(ga[i], gb[i], gc[i], err[0, i], err[1, i], err[2, i], mx, my, mr)
+        e = eb[i]
         if lo[i] > e:
             bits[i] = 1
             continue
@@ -319,13 +327,14 @@ def split_cells_count_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, slopes)
     undecided = np.zeros(C, dtype=np.uint8)
     for ch in range((C + CHUNK - 1) // CHUNK):
         ws = _new_workspace(64, 8, 8)
-        R = np.empty((2, 64))
+        R = np.empty((3, 64))
         hi = np.empty(n)
         lo = np.empty(n)
+        eb = np.empty(n)
         for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
             st = off[cell]
             en = off[cell + 1]
-            k = _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits[cell], cuts[cell], slopes, hi, lo)
+            k = _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits[cell], cuts[cell], slopes, hi, lo, eb)
             ok = k >= 0
             if k > 0:
                 ws, R, npc, slot, ok = _split_ring_cert(ws, R, vx, vy, vr, elay, eneu, st, en, pre, err, cell,
@@ -356,7 +365,7 @@ def split_cells_write_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, slopes,
     no_cut = np.zeros(1, dtype=np.uint64)
     for ch in range((C + CHUNK - 1) // CHUNK):
         ws = _new_workspace(64, 8, 8)
-        R = np.empty((2, 64))
+        R = np.empty((3, 64))
         for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
             p0 = piece_start[cell]
             if piece_start[cell + 1] == p0:
