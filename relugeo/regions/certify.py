@@ -247,18 +247,24 @@ class Certifier:
             self._cache[key] = (np.concatenate([Mg, Mc], axis=1), e)
         return self._cache[key]
 
+    @functools.cached_property
+    def _masks(self) -> list:
+        """Per hidden layer, the pattern words' mask of the bits of the layers before it."""
+        words = self.net.n_words
+        bits = np.arange(64 * words)
+        return [np.packbits(bits < o, bitorder="little").view(np.uint64)[:words] for o in self._offsets]
+
     def _prefix(self, root: int, pattern: np.ndarray, layer: int) -> tuple:
-        """The pattern's bits, and the cache key of what layer ``layer``'s map depends on (earlier bits)."""
-        bits = np.unpackbits(pattern.view(np.uint8), bitorder="little")
-        return bits, (root, layer, bits[: self._offsets[layer]].tobytes())
+        """The cache key of what layer ``layer``'s map depends on: the root and the earlier layers' bits."""
+        return root, layer, (pattern & self._masks[layer]).tobytes()
 
     def _inputs(self, root: int, pattern: np.ndarray, layer: int) -> tuple:
         """Exact input (P (n_prev, k + 1), e) of hidden layer ``layer`` >= 1 on the cell of ``pattern``:
         the previous layer's map, times its slope where inactive."""
-        bits, key = self._prefix(root, pattern, layer)
-        key = ("in",) + key
+        key = ("in",) + self._prefix(root, pattern, layer)
         if key not in self._cache:
             M, e = self.maps(root, pattern, layer - 1)
+            bits = np.unpackbits(pattern.view(np.uint8), bitorder="little")
             on = bits[self._offsets[layer - 1] : self._offsets[layer]].astype(bool)
             slopes = self._slopes[layer - 1]
             # post-activation rows: z where active, slope * z elsewhere, over a common denominator
@@ -279,7 +285,7 @@ class Certifier:
 
     def maps(self, root: int, pattern: np.ndarray, layer: int) -> tuple:
         """Exact map (M (n, k + 1), e) of hidden layer ``layer`` on the cell of ``pattern`` (earlier layers' bits)."""
-        _, key = self._prefix(root, pattern, layer)
+        key = self._prefix(root, pattern, layer)
         if key not in self._cache:
             self._cache[key] = self._layer0(root) if layer == 0 else self._affine(
                 layer, *self._inputs(root, pattern, layer), slice(None))
@@ -289,7 +295,7 @@ class Certifier:
         """Exact map of one neuron of hidden layer ``layer`` on the cell of ``pattern``, as Python
         ints ``(a_1..a_k, c)`` times a positive power of two (the same zero set and signs); the
         layer's full map is formed only for the layers below it."""
-        _, key = self._prefix(root, pattern, layer)
+        key = self._prefix(root, pattern, layer)
         rkey = ("row", neuron) + key
         if rkey not in self._cache:
             if key in self._cache or layer == 0:
@@ -371,10 +377,12 @@ class Certifier:
         hard = free & ~(pos | neg).all(axis=0)
         if not hard.any():
             cuts = np.flatnonzero(free & pos.any(axis=0) & neg.any(axis=0))
-            kept = self._certified_run(batch, c, fixed, cuts)
+            kept = self._certified_run(batch, c, fixed, cuts) if len(cuts) else 0
             if kept > 0:
                 return self._float_split(batch, c, fixed, cuts[:kept])
-            hard[cuts[0]] = True  # not expected: the kernels failed on the first cut's vertex signs
+            # not expected (the kernels failed on signs the filter decides): settle the first cut, or every
+            # neuron, exactly
+            hard[cuts[:1] if len(cuts) else free] = True
         root = int(batch.root[c])
         lines = [self._int_line(root, batch.pat[c], lay, neu)
                  for lay, neu in zip(batch.elay[st:en].tolist(), batch.eneu[st:en].tolist())]
