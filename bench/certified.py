@@ -5,19 +5,36 @@ Run from ``bench/``::
     NUMBA_NUM_THREADS=1 python certified.py [--rounds N] [CASE ...]
 
 Prints, per partition case (and a quantised anchor net), or only the named
-ones, the region counts of both modes, the median seconds of each (``N``
-alternating rounds, default 3), their ratio and how many cells certified mode
-split in exact arithmetic. ``test_certified_speed.py`` measures the same under
+ones, the region counts of both modes, the median wall seconds of each (``N``
+alternating rounds, default 3), their ratio, the ratio of the median CPU
+seconds (the process's, so other jobs on a shared machine count less), how
+many cells certified mode handed to exact arithmetic and the 1-minute load
+average after the row. ``test_certified_speed.py`` measures the same under
 pytest-benchmark.
 """
 
 import argparse
+import os
+import time
 
+import numpy as np
 from nets import partition_cases
 from test_certified_speed import quantised_case
-from test_partition_speed import alternate
 
 import relugeo as rg
+
+
+def alternate_cpu(fns, rounds: int) -> tuple[list[float], list[float]]:
+    """Median wall and CPU seconds of each function, timed in turn ``rounds`` times."""
+    wall = [[] for _ in fns]
+    cpu = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, w, c in zip(fns, wall, cpu):
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            w.append(time.perf_counter() - t0)
+            c.append(time.process_time() - c0)
+    return [float(np.median(t)) for t in wall], [float(np.median(t)) for t in cpu]
 
 
 def main() -> None:
@@ -30,11 +47,12 @@ def main() -> None:
             continue
         cert = rg.partition(case.net, case.slice, predicates="certified")
         tol = rg.partition(case.net, case.slice)
-        tol_s, cert_s = alternate([lambda case=case: rg.partition(case.net, case.slice),
-                                   lambda case=case: rg.partition(case.net, case.slice, predicates="certified")],
-                                  args.rounds)
+        (tol_s, cert_s), (tol_c, cert_c) = alternate_cpu(
+            [lambda case=case: rg.partition(case.net, case.slice),
+             lambda case=case: rg.partition(case.net, case.slice, predicates="certified")], args.rounds)
         print(f"| {case.name} | {cert.n_regions:,} / {tol.n_regions:,} | {tol_s:.4f} | {cert_s:.4f} | "
-              f"{cert_s / tol_s:.2f}x | {cert.n_exact_cells} |", flush=True)
+              f"{cert_s / tol_s:.2f}x | {cert_c / tol_c:.2f}x | {cert.n_exact_cells} | {os.getloadavg()[0]:.1f} |",
+              flush=True)
 
 
 if __name__ == "__main__":
