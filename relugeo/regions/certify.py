@@ -203,9 +203,17 @@ class Certifier:
         return np.concatenate([[0], np.cumsum(self.net.widths)])
 
     @functools.cached_property
-    def _slopes(self) -> list:
-        return [None if not layer.has_activation else [Fraction(float(s)) for s in layer.slopes]
-                for layer in self.net.layers]
+    def _post_scales(self) -> list:
+        """Per hidden layer, ints (active (n,), inactive (n,), es): an activation is ``z * active / 2**es``
+        where the neuron is active, ``z * inactive / 2**es`` (its slope) elsewhere."""
+        out = []
+        for layer in self.net.hidden:
+            slopes = [Fraction(float(s)) for s in layer.slopes]
+            es = max(s.denominator.bit_length() - 1 for s in slopes)
+            inactive = np.array([s.numerator << (es - (s.denominator.bit_length() - 1)) for s in slopes],
+                                dtype=object)
+            out.append((np.full(len(slopes), 1 << es, dtype=object), inactive, es))
+        return out
 
     @functools.cached_property
     def _W(self) -> list:
@@ -266,12 +274,8 @@ class Certifier:
             M, e = self.maps(root, pattern, layer - 1)
             bits = np.unpackbits(pattern.view(np.uint8), bitorder="little")
             on = bits[self._offsets[layer - 1] : self._offsets[layer]].astype(bool)
-            slopes = self._slopes[layer - 1]
-            # post-activation rows: z where active, slope * z elsewhere, over a common denominator
-            es = max((s.denominator.bit_length() - 1) for s in slopes)
-            mult = np.array([(1 << es) if a else s.numerator * (1 << (es - (s.denominator.bit_length() - 1)))
-                             for a, s in zip(on, slopes)], dtype=object)
-            self._cache[key] = (M * mult[:, None], e + es)
+            active, inactive, es = self._post_scales[layer - 1]
+            self._cache[key] = (M * np.where(on, active, inactive)[:, None], e + es)
         return self._cache[key]
 
     def _affine(self, layer: int, P: np.ndarray, e: int, rows) -> tuple:
