@@ -11,7 +11,9 @@ for the caller's float weights read as dyadic rationals. The bound covers
   (see :func:`relugeo.regions.certify.error_table`);
 - the error of the cell's vertices: ``vr`` (V,) is, for each ring vertex, a
   bound on the distance (max norm) from the stored float vertex to the exact
-  vertex; new vertices get theirs from the interval of the exact crossing;
+  vertex; a new vertex gets its own from the two lines that meet there when
+  the edge it cuts lies on a neuron of the same layer (:func:`meet_radius`),
+  else from the interval of the exact crossing (:func:`crossing_radius`);
 - the rounding of the evaluation itself.
 
 When a sign cannot be decided (the value lies within its bound, e.g. a line

@@ -8,11 +8,16 @@ the exact value for the network's float64 weights read as dyadic rationals:
   error; the bound combines :func:`error_table` (how far a layer's float map
   on any cell can be from the exact one) with a radius carried by every ring
   vertex (how far the float vertex can be from the exact one);
-- a cell with a sign the bound cannot decide is split here instead, in exact
-  arithmetic (:meth:`Certifier.exact_children`): its vertices are recomputed
-  as the exact intersections of the lines of their two edges (each line is
-  an exact affine function of the slice coordinates, given by the cell's
-  pattern), and it is clipped exactly by the layer's neurons.
+- a cell with a sign the bound cannot decide comes here
+  (:meth:`Certifier.exact_children`). An interval is split exactly by the
+  layer's neurons. A polygon gets exact arithmetic only where the bound
+  failed: its vertices are the exact intersections of the lines of their two
+  edges (each line an exact affine function of the slice coordinates, given
+  by the cell's pattern; in homogeneous integer coordinates), each neuron
+  whose sign at some vertex the bound left undecided is evaluated exactly
+  there, and the polygon is clipped exactly by those of them that cut it
+  (the others get their exact sign). The pieces go back to the kernels, which
+  split them by the remaining neurons with the settled ones held fixed.
 
 A region is therefore reported iff it has positive area (length) in exact
 arithmetic. Vertex coordinates stay float64 constructions, each within its

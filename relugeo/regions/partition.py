@@ -49,7 +49,7 @@ class Partition:
         "certified" or "tolerance" (see :func:`partition`).
     n_exact_cells : int
         Certified predicates: how many cells the float filter could not decide
-        and exact arithmetic split (0 in tolerance mode).
+        and handed to exact arithmetic (0 in tolerance mode).
     """
 
     predicates = "tolerance"
