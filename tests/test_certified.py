@@ -9,7 +9,16 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from common import ANCHORS, SQUARE, Case, anchor_module, hidden, plane, random_net, readout
+from common import (
+    ANCHORS,
+    SQUARE,
+    Case,
+    anchor_module,
+    hidden,
+    plane,
+    random_net,
+    readout,
+)
 from exact_oracle import exact_partition, quantised_net
 from test_exact_oracle import assert_exact
 from test_partition import to_pwanet
