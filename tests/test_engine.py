@@ -310,3 +310,19 @@ def test_split_ring_sides_beyond_64_lines_ignore_a_reused_workspace():
             c = np.array([X[slot, a:b].mean(), Y[slot, a:b].mean()])
             expected = (lines[:, :2] @ c + lines[:, 2] > 0).astype(np.uint8)
             np.testing.assert_array_equal(cpu._unpack_bits(SID[slot, p], k), expected)
+
+
+@pytest.mark.parametrize("width,batch_cells", [(12, None), (40, 16)])
+def test_domain_split_in_one_pass_equals_counting_then_writing(width, batch_cells, monkeypatch):
+    # split_cell_once cuts the domain once instead of counting then writing: the partition must be the
+    # same bit for bit, whether its children get their maps all at once or a range at a time
+    from relugeo.regions import engine
+
+    net = mlp([2, width, 10, 1], 3, negative_slope=0.1)
+    sl = square_slice()
+    fast = rg.partition(net, sl, batch_cells=batch_cells)
+    monkeypatch.setattr(engine, "_splits_once", lambda *a: False)
+    slow = rg.partition(net, sl, batch_cells=batch_cells)
+    assert fast.n_regions == slow.n_regions > 20
+    for name in ("vertices", "ring_offsets", "edge_layer", "edge_neuron", "patterns", "logit_maps"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))

@@ -456,6 +456,54 @@ def split_cells_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, 
 
 
 @njit(cache=True, nogil=True)
+def split_cell_once(pre, vx, vy, elay, eneu, uscale, tol, layer, slopes, pat, bit_offset):
+    """Split one cell (the ring ``vx[:], vy[:]``, map ``pre`` (1, 3, n)) in a single pass, its children
+    written without the next layer's map.
+
+    :func:`split_cells_count` then :func:`split_cells_write` with a ``wt`` of
+    width 0, with the same children, but the cell is cut once instead of
+    twice: for a domain cut by a whole first layer, that cut is a large share
+    of the partition.
+
+    Returns
+    -------
+    bits, cuts, ncut, masked
+        As :func:`split_cells_count` (with C = 1).
+    coff, cx, cy, cl, cn, cpat, cparent
+        As :func:`split_cells_write` writes them.
+    """
+    n = pre.shape[2]
+    en = vx.shape[0]
+    bits = np.empty((1, n), dtype=np.uint8)
+    cuts = np.empty((1, n), dtype=np.int32)
+    ncut = np.zeros(1, dtype=np.int64)
+    masked = np.empty_like(pre)
+    hi = np.empty(n)
+    lo = np.empty(n)
+    k = _cell_signs(pre, 0, vx, vy, 0, en, uscale[0], tol, bits[0], cuts[0], hi, lo, slopes)
+    ncut[0] = k
+    _mask_row(pre, 0, bits, slopes, masked)
+    ws = _new_workspace(64, 8, 8)
+    ws, npc, slot = _split_ring(ws, vx, vy, elay, eneu, 0, en, pre, 0, cuts[0], k, uscale[0], tol, layer)
+    X, Y, L, N, OFF, SID = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5]
+    m = OFF[slot, npc]
+    coff = np.zeros(npc + 1, dtype=np.int64)
+    cx = X[slot, :m].copy()
+    cy = Y[slot, :m].copy()
+    cl = L[slot, :m].copy()
+    cn = N[slot, :m].copy()
+    cpat = np.empty((npc, pat.shape[1]), dtype=np.uint64)
+    cparent = np.zeros(npc, dtype=np.int64)
+    base = np.empty((1, pre.shape[1], 0))
+    wt = np.empty((n, 0))
+    cnext = np.empty((npc, pre.shape[1], 0))
+    for p in range(npc):
+        coff[p + 1] = OFF[slot, p + 1]
+        _finish_child(p, 0, pre, bits, cuts, k, SID[slot, p], slopes, pat, bit_offset, base, wt, cpat, cnext)
+    return bits, cuts, ncut, masked, coff, cx, cy, cl, cn, cpat, cparent
+
+
+@njit(cache=True, nogil=True)
 def children_maps(cpat, cparent, pre, cuts, ncut, slopes, bit_offset, base, wt, cnext):
     """The next layer's map of children written without one (``split_cells_write`` or
     ``split_intervals_write`` called with a ``wt`` of width 0).
