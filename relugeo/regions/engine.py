@@ -331,15 +331,17 @@ def walk(
     final_layer: int | None = None,
     device: str = "cpu",
     certifier=None,
+    parallel: bool = False,
 ) -> int:
     """Split ``roots`` through every hidden layer; pass each batch of leaves to ``consume``.
 
-    See :func:`iter_leaves`, which this drives. Returns the number of cells
-    handed to ``consume``.
+    See :func:`iter_leaves`, which this drives (``consume`` runs on the
+    calling thread, ``parallel`` or not). Returns the number of cells handed
+    to ``consume``.
     """
     done = 0
     for leaves in iter_leaves(net, roots, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
-                              final_layer=final_layer, device=device, certifier=certifier):
+                              final_layer=final_layer, device=device, certifier=certifier, parallel=parallel):
         consume(leaves)
         done += leaves.n_cells
     return done
