@@ -38,8 +38,11 @@ def cases():
     digits_net = rg.from_torch(mlp_module((64, 200, 200, 200, 10)))
     points = digits_points(300)
     part = anchor_case(64, 3)
+    wide = anchor_case(128, 3)
     return {
         "partition 2-64x3-1": lambda: rg.partition(part.net, part.slice).n_regions,
+        "partition 2-64x3-1, parallel=True": lambda: rg.partition(part.net, part.slice, parallel=True).n_regions,
+        "partition 2-128x3-1, parallel=True": lambda: rg.partition(wide.net, wide.slice, parallel=True).n_regions,
         "exact LC 64-100x3-10, 300 points, r=1": lambda: int(rg.local_complexity(lc_net, points, 1.0).regions.sum()),
         "exact LC 64-200x3-10, 300 points, r=0.25": lambda: int(
             rg.local_complexity(digits_net, points, 0.25).regions.sum()),
@@ -63,7 +66,8 @@ def neighbour(request):
 
 
 @pytest.mark.parametrize("threads", THREADS)
-@pytest.mark.parametrize("case", ["partition 2-64x3-1", "exact LC 64-100x3-10, 300 points, r=1",
+@pytest.mark.parametrize("case", ["partition 2-64x3-1", "partition 2-64x3-1, parallel=True",
+                                  "partition 2-128x3-1, parallel=True", "exact LC 64-100x3-10, 300 points, r=1",
                                   "exact LC 64-200x3-10, 300 points, r=0.25"])
 def test_threads(bench, cases, neighbour, threads, case):
     fn = cases[case]

@@ -99,7 +99,7 @@ def _descent_lines(table, summary: dict) -> list[str]:
     near_born, near_died = born.iloc[0], died.iloc[0]
     far_born, far_died = born.iloc[1:].sum(), died.iloc[1:].sum()
     lines += ["", (f"  In words: during the final descent {share:.0%} of the area of the regions that persisted moved "
-                   f"toward the decision boundary (above one half: a net migration toward it). Within {near:g} h of "
+                   f"toward the decision boundary ({_migration_words(share)}). Within {near:g} h of "
                    f"the boundary {near_born:.0f} regions were born and {near_died:.0f} died "
                    f"({near_born - near_died:+.0f}); farther away {far_born:.0f} were born and {far_died:.0f} died "
                    f"({far_born - far_died:+.0f}). The centroids of persisting regions came "
@@ -107,6 +107,16 @@ def _descent_lines(table, summary: dict) -> list[str]:
                    f"pair on average).")]
     return lines
 
+
+
+def _migration_words(share: float) -> str:
+    """How to read the area share of persisting regions that moved toward the boundary: within five
+    points of one half it is no evidence of migration either way."""
+    if share > 0.55:
+        return "clearly more than moved away: a net migration toward it"
+    if share < 0.45:
+        return "clearly less than moved away: a net migration away from it"
+    return "about as much as moved away: no net migration"
 
 def run(
     out,

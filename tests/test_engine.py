@@ -310,3 +310,61 @@ def test_split_ring_sides_beyond_64_lines_ignore_a_reused_workspace():
             c = np.array([X[slot, a:b].mean(), Y[slot, a:b].mean()])
             expected = (lines[:, :2] @ c + lines[:, 2] > 0).astype(np.uint8)
             np.testing.assert_array_equal(cpu._unpack_bits(SID[slot, p], k), expected)
+
+
+@pytest.mark.parametrize("width,batch_cells", [(12, None), (40, 16)])
+def test_domain_split_in_one_pass_equals_counting_then_writing(width, batch_cells, monkeypatch):
+    # split_cell_once cuts the domain once instead of counting then writing: the partition must be the
+    # same bit for bit, whether its children get their maps all at once or a range at a time
+    from relugeo.regions import engine
+
+    net = mlp([2, width, 10, 1], 3, negative_slope=0.1)
+    sl = square_slice()
+    fast = rg.partition(net, sl, batch_cells=batch_cells)
+    monkeypatch.setattr(engine, "_splits_once", lambda *a: False)
+    slow = rg.partition(net, sl, batch_cells=batch_cells)
+    assert fast.n_regions == slow.n_regions > 20
+    for name in ("vertices", "ring_offsets", "edge_layer", "edge_neuron", "patterns", "logit_maps"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))
+
+
+def test_cell_signs_from_the_box_equal_every_vertex():
+    # neurons are decided from their range over the ring's box where the margin allows: the bits, cuts
+    # and their order must be those of evaluating every neuron at every vertex, also for neurons whose
+    # extreme value sits right at +-eps or at zero on a vertex
+    rng = np.random.default_rng(7)
+    tol = 1e-10
+    for trial in range(60):
+        scale = 10.0 ** rng.uniform(-3, 3)
+        if trial % 2:  # a rectangle: the box's extremes are vertices
+            x0, y0, w, h = rng.normal(size=2).tolist() + rng.uniform(0.1, 2, size=2).tolist()
+            vx = scale * np.array([x0, x0 + w, x0 + w, x0])
+            vy = scale * np.array([y0, y0, y0 + h, y0 + h])
+        else:
+            t = np.sort(rng.uniform(0, 2 * np.pi, size=rng.integers(3, 9)))
+            vx = scale * (rng.normal() + np.cos(t))
+            vy = scale * (rng.normal() + np.sin(t))
+        uscale = float(np.abs(np.concatenate([vx, vy])).max())
+        n = 60
+        g = rng.normal(size=(n, 2)) * 10.0 ** rng.uniform(-2, 2, size=(n, 1))
+        vals = g @ np.stack([vx, vy])
+        # put extremes at +-eps, within rounding, or a zero on a vertex
+        edge = rng.integers(0, 5, size=n)
+        c0 = np.select([edge == 1, edge == 2, edge == 3, edge == 4],
+                       [-vals.max(axis=1), -vals.min(axis=1), -vals.min(axis=1), -vals[:, 0]],
+                       -rng.uniform(vals.min(axis=1) - scale, vals.max(axis=1) + scale))
+        eps = tol * (np.abs(g).sum(axis=1) * uscale + np.abs(c0))  # the kernel's eps, to 1e-10 relative
+        near = eps * (1 + rng.choice([-1e-6, -1e-7, 0, 1e-7, 1e-6], size=n))
+        # top at +eps (positive or not), bottom at +eps, bottom at -eps (a cut or not)
+        c = c0 + np.select([edge == 1, edge == 2, edge == 3], [near, near, -near], 0.0)
+        pre = np.ascontiguousarray(np.stack([g[:, 0], g[:, 1], c])[None])
+        slopes = np.where(rng.random(n) < 0.1, 1.0, 0.0)
+        bits = np.empty(n, np.uint8)
+        cuts = np.empty(n, np.int32)
+        k = cpu._cell_signs(pre, 0, vx, vy, 0, len(vx), uscale, tol, bits, cuts, np.empty(n), np.empty(n), slopes)
+        v = g[:, :1] * vx + g[:, 1:] * vy + c[:, None]
+        e = tol * ((np.abs(g[:, 0]) + np.abs(g[:, 1])) * uscale + np.abs(c))
+        pos = v.max(axis=1) > e
+        cut = pos & (v.min(axis=1) < -e) & (slopes != 1.0)
+        np.testing.assert_array_equal(cuts[:k], np.flatnonzero(cut))
+        np.testing.assert_array_equal(bits, (pos & ~cut & (slopes != 1.0)).astype(np.uint8))

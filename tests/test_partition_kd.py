@@ -164,3 +164,25 @@ def test_kd_bad_input():
         rg.partition(net, sl, max_regions=20)
     with pytest.raises(rg.RelugeoError, match="CPU kernels only"):
         rg.partition(net, sl, device="cuda")
+
+
+def test_kd_partition_and_full_space_on_threads_are_the_ones_on_one(monkeypatch):
+    """parallel=True walks subtrees on a pool of threads: the same k-D regions in the same order, bit for
+    bit, and the same full-space complex and counts."""
+    import numba
+
+    from relugeo.regions import count_full
+
+    net = to_pwanet(random_net(6, (8, 8), input_dim=3, negative_slope=0.1))
+    cube = rg.Slice.cube(np.zeros(3), np.eye(3), 2.0)
+    one = rg.partition(net, cube, batch_cells=4)
+    full_one = rg.partition(net, rg.Slice.full(3), batch_cells=4)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 3)  # more subtrees than this machine has cores
+    many = rg.partition(net, cube, batch_cells=4, parallel=True)
+    assert many.n_regions == one.n_regions > 40
+    for name in ("vertices", "offsets", "incidence", "patterns", "logit_maps"):
+        np.testing.assert_array_equal(getattr(many, name), getattr(one, name))
+    full_many = rg.partition(net, rg.Slice.full(3), batch_cells=4, parallel=True)
+    np.testing.assert_array_equal(full_many.patterns, full_one.patterns)
+    np.testing.assert_array_equal(full_many.bounded, full_one.bounded)
+    assert count_full(net, batch_cells=4, parallel=True) == (full_one.n_regions, int(full_one.bounded.sum()))

@@ -126,6 +126,20 @@ def test_exact_method_converts_pwa_modules_and_refuses_others_naming_the_layer()
         rg.local_complexity(gelu_mlp(0), np.zeros((2, 5)), 0.5, method="exact")
 
 
+
+def test_exact_method_on_a_module_passes_predicates_on():
+    module = relu_mlp([3, 6, 5, 2], 1)
+    with torch.no_grad():  # weights on a 1/4 grid: exact coincidences the certified predicates decide
+        for p in module.parameters():
+            p.copy_(torch.round(4 * p) / 4)
+    X = np.random.default_rng(1).integers(-4, 5, size=(4, 3)) / 4.0
+    ref = rg.local_complexity(rg.from_torch(module), X, 0.5, predicates="certified")
+    lc = rg.local_complexity(module, X, 0.5, method="exact", predicates="certified")
+    np.testing.assert_array_equal(lc.regions, ref.regions)
+    np.testing.assert_array_equal(lc.neurons, ref.neurons)
+    with pytest.raises(ValueError, match="predicates must be 'tolerance' or 'certified'"):
+        rg.local_complexity(module, X, 0.5, method="exact", predicates="exact")
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [

@@ -277,29 +277,60 @@ def _cell_signs(pre, cell, vx, vy, st, en, uscale, tol, bits, cuts, hi, lo, slop
     neurons are written to ``cuts``. A neuron whose slope is 1 is linear: it
     never cuts and its bit stays 0. ``hi``, ``lo`` are scratch of shape (n,).
     Returns the number of cutting neurons.
+
+    Most neurons are decided by their range over the box around the ring
+    (above ``eps`` or below it by a margin of 1e-13 of their magnitude there,
+    hundreds of times any rounding error of the two evaluations); only the
+    others are evaluated vertex by vertex. The bits are those of evaluating
+    every neuron at every vertex.
     """
     n = pre.shape[2]
     ga = pre[cell, 0]
     gb = pre[cell, 1]
     gc = pre[cell, 2]
+    xmin = xmax = vx[st]
+    ymin = ymax = vy[st]
+    for q in range(st + 1, en):
+        xmin = min(xmin, vx[q])
+        xmax = max(xmax, vx[q])
+        ymin = min(ymin, vy[q])
+        ymax = max(ymax, vy[q])
+    cx = 0.5 * (xmin + xmax)
+    cy = 0.5 * (ymin + ymax)
+    hx = 0.5 * (xmax - xmin)
+    hy = 0.5 * (ymax - ymin)
+    ax = max(abs(xmin), abs(xmax))
+    ay = max(abs(ymin), abs(ymax))
     for i in range(n):
-        hi[i] = -np.inf
-        lo[i] = np.inf
-    for q in range(st, en):
-        x = vx[q]
-        y = vy[q]
-        for i in range(n):
-            v = ga[i] * x + gb[i] * y + gc[i]
-            hi[i] = max(hi[i], v)
-            lo[i] = min(lo[i], v)
+        a = abs(ga[i])
+        b = abs(gb[i])
+        c = abs(gc[i])
+        mid = ga[i] * cx + gb[i] * cy + gc[i]
+        rad = a * hx + b * hy
+        eps = tol * ((a + b) * uscale + c)
+        margin = 1e-13 * (a * ax + b * ay + c)
+        hi[i] = mid + rad - eps + margin  # < 0: no vertex above eps
+        lo[i] = mid - rad - eps - margin  # > 0: every vertex above eps
     ncut = 0
     for i in range(n):
         if slopes[i] == 1.0:
             bits[i] = 0
             continue
+        if lo[i] > 0.0:
+            bits[i] = 1
+            continue
+        if hi[i] < 0.0:
+            bits[i] = 0
+            continue
+        top = -np.inf
+        bottom = np.inf
+        for q in range(st, en):
+            v = ga[i] * vx[q] + gb[i] * vy[q] + gc[i]
+            top = max(top, v)
+            bottom = min(bottom, v)
         eps = _line_eps(ga[i], gb[i], gc[i], uscale, tol)
-        pos = hi[i] > eps
-        if pos and lo[i] < -eps:
+        pos = top > eps
+        if pos and bottom < -eps:
             cuts[ncut] = i
             ncut += 1
             bits[i] = 0
@@ -453,6 +484,54 @@ def split_cells_write(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, 
                 _finish_child(child, cell, pre, bits, cuts, k, SID[slot, p], slopes, pat, bit_offset, base, wt,
                               cpat, cnext)
     return None
+
+
+@njit(cache=True, nogil=True)
+def split_cell_once(pre, vx, vy, elay, eneu, uscale, tol, layer, slopes, pat, bit_offset):
+    """Split one cell (the ring ``vx[:], vy[:]``, map ``pre`` (1, 3, n)) in a single pass, its children
+    written without the next layer's map.
+
+    :func:`split_cells_count` then :func:`split_cells_write` with a ``wt`` of
+    width 0, with the same children, but the cell is cut once instead of
+    twice: for a domain cut by a whole first layer, that cut is a large share
+    of the partition.
+
+    Returns
+    -------
+    bits, cuts, ncut, masked
+        As :func:`split_cells_count` (with C = 1).
+    coff, cx, cy, cl, cn, cpat, cparent
+        As :func:`split_cells_write` writes them.
+    """
+    n = pre.shape[2]
+    en = vx.shape[0]
+    bits = np.empty((1, n), dtype=np.uint8)
+    cuts = np.empty((1, n), dtype=np.int32)
+    ncut = np.zeros(1, dtype=np.int64)
+    masked = np.empty_like(pre)
+    hi = np.empty(n)
+    lo = np.empty(n)
+    k = _cell_signs(pre, 0, vx, vy, 0, en, uscale[0], tol, bits[0], cuts[0], hi, lo, slopes)
+    ncut[0] = k
+    _mask_row(pre, 0, bits, slopes, masked)
+    ws = _new_workspace(64, 8, 8)
+    ws, npc, slot = _split_ring(ws, vx, vy, elay, eneu, 0, en, pre, 0, cuts[0], k, uscale[0], tol, layer)
+    X, Y, L, N, OFF, SID = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5]
+    m = OFF[slot, npc]
+    coff = np.zeros(npc + 1, dtype=np.int64)
+    cx = X[slot, :m].copy()
+    cy = Y[slot, :m].copy()
+    cl = L[slot, :m].copy()
+    cn = N[slot, :m].copy()
+    cpat = np.empty((npc, pat.shape[1]), dtype=np.uint64)
+    cparent = np.zeros(npc, dtype=np.int64)
+    base = np.empty((1, pre.shape[1], 0))
+    wt = np.empty((n, 0))
+    cnext = np.empty((npc, pre.shape[1], 0))
+    for p in range(npc):
+        coff[p + 1] = OFF[slot, p + 1]
+        _finish_child(p, 0, pre, bits, cuts, k, SID[slot, p], slopes, pat, bit_offset, base, wt, cpat, cnext)
+    return bits, cuts, ncut, masked, coff, cx, cy, cl, cn, cpat, cparent
 
 
 @njit(cache=True, nogil=True)

@@ -3,8 +3,12 @@
 from .adjacency import RegionGraph
 from .complexity import LCResult, frame, local_complexity
 from .correspondence import Correspondence, correspond
+from .full_space import count_full
+from .morse import critical_points
 from .partition import Partition, partition
 from .partition_kd import PartitionKD
+from .persistence import sublevel_diagrams
+from .region_complex import RegionComplex, region_complex
 from .region_stats import (
     decision_boundary_distance,
     density_by_distance,
@@ -15,6 +19,7 @@ from .region_stats import (
 from .slices import Slice
 from .streaming import iter_regions
 from .topology import betti_numbers, sublevel_betti, sublevel_persistence
+from .topology_series import slice_topology
 from .tracking import TrackResult, track
 
 __all__ = [
@@ -22,11 +27,14 @@ __all__ = [
     "LCResult",
     "Partition",
     "PartitionKD",
+    "RegionComplex",
     "RegionGraph",
     "Slice",
     "TrackResult",
     "betti_numbers",
     "correspond",
+    "count_full",
+    "critical_points",
     "decision_boundary_distance",
     "density_by_distance",
     "distance_to_region_boundary",
@@ -34,9 +42,12 @@ __all__ = [
     "iter_regions",
     "local_complexity",
     "partition",
+    "region_complex",
     "region_shape",
     "region_statistics",
+    "slice_topology",
     "sublevel_betti",
+    "sublevel_diagrams",
     "sublevel_persistence",
     "track",
 ]

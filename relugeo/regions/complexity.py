@@ -218,7 +218,8 @@ def local_complexity(
 
         return module_local_complexity(net, X, radius, dim=dim, method=method, n_directions=n_directions,
                                        seed=seed, layers=layers, batch_size=batch_size, groups=groups,
-                                       progress=progress, client=client, device=device, density_kd=density_kd)
+                                       progress=progress, client=client, device=device, density_kd=density_kd,
+                                       predicates=predicates)
     if method not in _METHODS:
         raise ValueError(f"method must be one of {sorted(_METHODS)}; got {method!r}")
     X = np.asarray(X, dtype=np.float64)

@@ -333,15 +333,17 @@ def walk(
     final_layer: int | None = None,
     device: str = "cpu",
     certifier=None,
+    parallel: bool = False,
 ) -> int:
     """Split ``roots`` through every hidden layer; pass each batch of leaves to ``consume``.
 
-    See :func:`iter_leaves`, which this drives. Returns the number of cells
-    handed to ``consume``.
+    See :func:`iter_leaves`, which this drives (``consume`` runs on the
+    calling thread, ``parallel`` or not). Returns the number of cells handed
+    to ``consume``.
     """
     done = 0
     for leaves in iter_leaves(net, roots, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
-                              final_layer=final_layer, device=device, certifier=certifier):
+                              final_layer=final_layer, device=device, certifier=certifier, parallel=parallel):
         consume(leaves)
         done += leaves.n_cells
     return done
@@ -424,6 +426,32 @@ def _defer_maps(net: PWANet, item: tuple, batch_cells: int, device: str) -> bool
             and resolve_device(device) == "cpu" and net.layers[batch.layer + 1].is_dense)
 
 
+
+def _splits_once(net: PWANet, batch, device: str) -> bool:
+    """Whether ``batch`` is a lone 2-D cell to split in one pass (:func:`_split_once`): a partition's
+    domain, which the first layer may cut into thousands of pieces, on the CPU, with a dense next layer."""
+    return (isinstance(batch, CellBatch) and batch.n_cells == 1 and batch.pre.shape[1] == 3
+            and resolve_device(device) == "cpu" and net.layers[batch.layer + 1].is_dense)
+
+
+def _split_once(net: PWANet, batch: CellBatch, tol: float) -> tuple[Counted, CellBatch, np.ndarray]:
+    """Split a lone cell by its layer in one pass (``kernels.cpu.split_cell_once``): the same children
+    as counting then writing, without their maps, which :func:`_with_maps` adds a range at a time."""
+    layer = net.layers[batch.layer]
+    nxt = net.layers[batch.layer + 1]
+    ring = slice(int(batch.off[0]), int(batch.off[1]))
+    bits, cuts, ncut, masked, coff, cx, cy, cl, cn, cpat, cparent = cpu.split_cell_once(
+        np.ascontiguousarray(batch.pre), batch.vx[ring], batch.vy[ring], batch.elay[ring], batch.eneu[ring],
+        batch.uscale, tol, batch.layer,
+        layer.slopes, batch.pat, int(sum(net.widths[: batch.layer])))
+    base = nxt.linear(masked.reshape(-1, layer.n_out)).reshape(1, 3, nxt.n_out)
+    base[:, 2, :] += nxt.bias
+    nc = len(cparent)
+    counted = Counted(bits, cuts, ncut, np.array([nc]), np.array([len(cx)]), base)
+    children = CellBatch(batch.layer + 1, np.empty((nc, 3, 0)), coff, cx, cy, cl, cn, cpat, batch.root[cparent],
+                         batch.uscale[cparent])
+    return counted, children, cparent
+
 def _walk(stack, net, tol, batch_cells, max_regions, depth, device="cpu", certifier=None, expand_to=None):
     """Walk ``stack`` depth-first, yielding leaves; return what is left of it, which is nothing
     unless ``expand_to`` is set: then the walk stops once the stack holds that many items."""
@@ -459,6 +487,17 @@ def _walk(stack, net, tol, batch_cells, max_regions, depth, device="cpu", certif
             _check_limit(max_regions, done + pending, batch.layer)
             nc = children.n_cells
             stack.extend(children.take(s, min(s + batch_cells, nc)) for s in reversed(range(0, nc, batch_cells)))
+            continue
+        if certifier is None and _splits_once(net, batch, device):
+            counted, children, cparent = _split_once(net, batch, tol)
+            nc = children.n_cells
+            pending += nc
+            _check_limit(max_regions, done + pending, batch.layer)
+            # the children's maps a range at a time when they are very many, as the deferred groups
+            # below; else all at once, as one written group (the same batches either way)
+            step = batch_cells if nc > 4 * batch_cells else nc
+            stack.extend(("maps", children, cparent, batch, counted, 0, 1, s, min(s + step, nc))
+                         for s in reversed(range(0, nc, step)))
             continue
         counted = count_batch(net, batch, tol, device, certifier)
         pending += int(counted.npieces.sum())

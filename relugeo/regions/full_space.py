@@ -111,12 +111,13 @@ def _pieces_at_infinity(b: engine_kd.CellBatchKD) -> np.ndarray:
 
 
 def _walk_cells(net: PWANet, cells: engine_kd.CellBatchKD, tol: float, batch_cells, max_regions, device: str,
-                count_only: bool = False):
+                count_only: bool = False, parallel: bool = False):
     """The leaves below ``cells``: one batch (None when there are none), or with ``count_only`` only
     their patterns (C, n_words) uint64 and :func:`_pieces_at_infinity`. The task of one dask worker."""
     leaves: list = []
     keep = (lambda b: leaves.append((b.pat, _pieces_at_infinity(b)))) if count_only else leaves.append
-    engine.walk(net, cells, keep, tol=tol, batch_cells=batch_cells, max_regions=max_regions, device=device)
+    engine.walk(net, cells, keep, tol=tol, batch_cells=batch_cells, max_regions=max_regions, device=device,
+                parallel=parallel)
     if count_only:
         return (np.concatenate([p for p, _ in leaves]), np.concatenate([q for _, q in leaves])) if leaves else None
     return _join(leaves) if leaves else None
@@ -150,15 +151,17 @@ def _walk_on_client(client, net: PWANet, roots: engine_kd.CellBatchKD, *, tol, b
 
 
 def count_full(net: PWANet, *, max_regions: int | None = 100_000_000, batch_cells: int | None = None,
-               tol: float = engine.DEFAULT_TOL, device: str = "cpu", client=None) -> tuple[int, int]:
+               tol: float = engine.DEFAULT_TOL, device: str = "cpu", client=None,
+               parallel: bool = False) -> tuple[int, int]:
     """The number of activation regions of ``net`` on all of R^D, and how many are bounded.
 
     The regions of :func:`relugeo.partition` on ``Slice.full(D)``, counted
     without building them: the walk keeps only each leaf's pattern and
     whether it reaches infinity (8 bytes per 64 neurons, plus one), not its
     vertices, so complexes of millions of regions fit in memory. ``client``
-    fans the walk out as in :func:`relugeo.partition`. ``max_regions``
-    bounds the pieces of the D + 1 cones, at least the regions.
+    fans the walk out as in :func:`relugeo.partition`, and so does
+    ``parallel`` on this process's threads. ``max_regions`` bounds the
+    pieces of the D + 1 cones, at least the regions.
     """
     if not isinstance(net, PWANet):
         raise TypeError(f"net must be a PWANet (use relugeo.from_torch); got {type(net).__name__}")
@@ -170,7 +173,7 @@ def count_full(net: PWANet, *, max_regions: int | None = 100_000_000, batch_cell
     roots = _stack([engine_kd.root_batch(hnet, o[None], B, domain, inc) for o, B in _sections(D)])
     kw = dict(tol=tol, batch_cells=batch_cells, max_regions=max_regions, device=device)
     if client is None:
-        parts = [_walk_cells(hnet, roots, count_only=True, **kw)]
+        parts = [_walk_cells(hnet, roots, count_only=True, parallel=parallel, **kw)]
     else:
         parts = _walk_on_client(client, hnet, roots, count_only=True, **kw)
     pat = np.ascontiguousarray(np.concatenate([p for p, _ in parts]))
@@ -285,7 +288,7 @@ class FullPartition:
 
 
 def partition_full(net: PWANet, slice_: Slice, *, max_regions, batch_cells, tol, device,
-                   client=None) -> FullPartition:
+                   client=None, parallel: bool = False) -> FullPartition:
     """:func:`relugeo.partition` on ``Slice.full(D)`` (inputs checked by the caller); with a dask
     ``client`` the cells are walked on its workers (:func:`_walk_on_client`)."""
     t0 = time.perf_counter()
@@ -299,7 +302,7 @@ def partition_full(net: PWANet, slice_: Slice, *, max_regions, batch_cells, tol,
     if client is None:
         leaves: list[engine_kd.CellBatchKD] = []
         engine.walk(hnet, roots, leaves.append, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
-                    device=device)
+                    device=device, parallel=parallel)
     else:
         leaves = _walk_on_client(client, hnet, roots, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
                                  device=device)

@@ -456,10 +456,10 @@ def partition(
         network of dense two-slope layers (``tol`` is then unused).
     parallel : bool, default False
         Walk subtrees of the partition on a pool of ``numba.get_num_threads()``
-        threads, each running the kernels (same regions, same order). Off by
-        default, and the walk then runs on the calling thread: on 2 cores the
-        pool measured slower than one thread on 2-W^3-1 nets, W = 64..256
-        (0.8-0.9x).
+        threads, each running the kernels (same regions, same order, bit for
+        bit), on 1-D, 2-D and k-D slices and :meth:`Slice.full`. Off by
+        default: the walk then runs on the calling thread. bench/RESULTS.md
+        ("Thread settings") gives the two-thread speed-up.
     client : dask.distributed.Client, optional
         :meth:`Slice.full` only: split the space through the first hidden layer
         here, then walk the cells on the cluster's workers; same regions.
@@ -482,12 +482,12 @@ def partition(
         from .full_space import partition_full
 
         return partition_full(net, slice_, max_regions=max_regions, batch_cells=batch_cells, tol=tol,
-                              device=device, client=client)
+                              device=device, client=client, parallel=parallel)
     if slice_.dim >= 3:
         from .partition_kd import partition_kd
 
         return partition_kd(net, slice_, max_regions=max_regions, batch_cells=batch_cells, tol=tol,
-                            device=device)
+                            device=device, parallel=parallel)
     warmup.ensure_compiled()
     t0 = time.perf_counter()
     centre = _domain_centre(slice_)

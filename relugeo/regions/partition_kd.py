@@ -206,7 +206,8 @@ class PartitionKD:
         return f"PartitionKD({self.n_regions} regions of {self.net!r} on {self.slice!r})"
 
 
-def partition_kd(net: PWANet, slice_: Slice, *, max_regions, batch_cells, tol, device) -> PartitionKD:
+def partition_kd(net: PWANet, slice_: Slice, *, max_regions, batch_cells, tol, device,
+                 parallel: bool = False) -> PartitionKD:
     """:func:`relugeo.partition` on a domain of dimension k >= 3 (inputs checked by the caller)."""
     import time
 
@@ -218,7 +219,7 @@ def partition_kd(net: PWANet, slice_: Slice, *, max_regions, batch_cells, tol, d
     roots = engine_kd.root_batch(net, origin[None, :], slice_.basis, domain, inc)
     leaves: list[engine_kd.CellBatchKD] = []
     engine.walk(net, roots, leaves.append, tol=tol, batch_cells=batch_cells, max_regions=max_regions,
-                device=device)
+                device=device, parallel=parallel)
     return PartitionKD(net, slice_, *_concat(leaves), roots.n_domain_facets, seconds=time.perf_counter() - t0,
                        tol=tol, shift=centre)
 

@@ -86,6 +86,7 @@ def module_local_complexity(
     device: str = "cpu",
     dtype: torch.dtype = torch.float64,
     density_kd: bool = False,
+    predicates: str = "tolerance",
 ) -> LCResult:
     """Local complexity of a torch module around every point of ``X`` (see :func:`relugeo.local_complexity`).
 
@@ -100,7 +101,7 @@ def module_local_complexity(
     ``method="exact"`` converts the module with :func:`relugeo.from_torch`
     (which refuses a layer that is not piecewise affine and names it) and runs
     the exact method on the flattened inputs (``client`` and ``device`` go
-    to it, and ``density_kd``; the vertex method runs where the module's parameters are).
+    to it, and ``density_kd`` and ``predicates``; the vertex method runs where the module's parameters are).
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"net must be a PWANet or a torch.nn.Module; got {type(module).__name__}")
@@ -117,7 +118,7 @@ def module_local_complexity(
         return local_complexity(net, X.reshape(len(X), -1), radius, dim=dim, method="exact",
                                 n_directions=n_directions, seed=seed, layers=layers, batch_size=batch_size,
                                 groups=groups, progress=progress, client=client, device=device,
-                                density_kd=density_kd)
+                                predicates=predicates, density_kd=density_kd)
     if method != "vertex":
         raise ValueError(f"method must be one of ['exact', 'vertex']; got {method!r}")
     if client is not None:
