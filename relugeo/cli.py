@@ -954,8 +954,8 @@ def compile_cmd() -> None:
     s = settings()
     typer.echo(f"threads: {s.numba_threads} numba ({s.layer} layer), torch {s.torch_threads}, "
                f"BLAS {s.blas_threads}; {s.cpus_available} CPUs available")
-    cold = not warmup.cache_is_warm()
-    seconds = warmup.compile_kernels(log=typer.echo)
+    cold = not all(warmup.cache_is_warm(f) for f in warmup.FAMILIES)
+    seconds = warmup.compile_kernels(log=typer.echo, families=warmup.FAMILIES)
     typer.echo(f"kernels {'compiled' if cold else 'loaded from the cache'} in {seconds:.0f} s")
 
 

@@ -258,6 +258,10 @@ def local_complexity(
         certify.check_supported(net, device)
     if method == "exact":
         warmup.ensure_compiled()
+        if P >= 3:
+            warmup.ensure_compiled("k-D")
+        if predicates == "certified":
+            warmup.ensure_compiled("certified")
     V = frame(net.input_dim, P, seed)
     fn = (functools.partial(_METHODS[method], device=device, predicates=predicates, density_kd=bool(density_kd))
           if method == "exact"

@@ -478,6 +478,8 @@ def partition(
         certify.check_supported(net, device)
     if client is not None and not slice_.is_full:
         raise ValueError("client= fans out the partition of Slice.full only; pass client=None for this slice")
+    if slice_.is_full or slice_.dim >= 3:
+        warmup.ensure_compiled("k-D")
     if slice_.is_full:
         from .full_space import partition_full
 
@@ -489,6 +491,8 @@ def partition(
         return partition_kd(net, slice_, max_regions=max_regions, batch_cells=batch_cells, tol=tol,
                             device=device, parallel=parallel)
     warmup.ensure_compiled()
+    if predicates == "certified":
+        warmup.ensure_compiled("certified")
     t0 = time.perf_counter()
     centre = _domain_centre(slice_)
     walked = certify.densified(net) if predicates == "certified" else net
