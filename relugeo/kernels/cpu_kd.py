@@ -54,15 +54,6 @@ def _plane_eps(pre, cell, i, uscale, tol):
 
 
 @njit(cache=True)
-def _plane_value(pre, cell, i, X, q):
-    k = pre.shape[1] - 1
-    v = 0.0
-    for r in range(k):
-        v += pre[cell, r, i] * X[q, r]
-    return v + pre[cell, k, i]
-
-
-@njit(cache=True)
 def _new_workspace(k, W, cap_v, cap_p, cap_j, cap_m, cap_n):
     """Double-buffered storage for splitting one polytope by many hyperplanes.
 
@@ -293,15 +284,27 @@ def split_polytope(vertices, incidence, planes, uscale, tol=1e-10, fbase=0):
 
 
 @njit(cache=True)
-def _polytope_signs(pre, cell, X, st, en, uscale, tol, bits, cuts, hi, lo, slopes):
-    """Classify every neuron on one cell (``cpu._cell_signs`` for any k); returns the number cutting."""
+def _polytope_signs(pre, cell, X, st, en, uscale, tol, bits, cuts, hi, lo, val, slopes):
+    """Classify every neuron on one cell (``cpu._cell_signs`` for any k); returns the number cutting.
+
+    The values at a vertex are accumulated over all neurons at once (``val``,
+    (n,) scratch), term by term in the order :func:`_split_polytope` uses, so the inner
+    loops run over contiguous neurons and the values are the same.
+    """
     n = pre.shape[2]
+    k = pre.shape[1] - 1
     for i in range(n):
         hi[i] = -np.inf
         lo[i] = np.inf
     for q in range(st, en):
         for i in range(n):
-            v = _plane_value(pre, cell, i, X, q)
+            val[i] = 0.0
+        for r in range(k):
+            x = X[q, r]
+            for i in range(n):
+                val[i] += pre[cell, r, i] * x
+        for i in range(n):
+            v = val[i] + pre[cell, k, i]
             hi[i] = max(hi[i], v)
             lo[i] = min(lo[i], v)
     ncut = 0
@@ -353,11 +356,12 @@ def split_polytopes_count(pre, off, X, I, uscale, tol, fbase, slopes):
         ws = _new_workspace(k, I.shape[1], 256, 16, 64, 64, 64)
         hi = np.empty(n)
         lo = np.empty(n)
+        val = np.empty(n)
         for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
             st = off[cell]
             en = off[cell + 1]
             kc = _polytope_signs(pre, cell, X, st, en, uscale[cell], tol, bits[cell], cuts[cell], hi, lo,
-                                 slopes)
+                                 val, slopes)
             ncut[cell] = kc
             _mask_row(pre, cell, bits, slopes, masked)
             if kc == 0:
