@@ -36,11 +36,11 @@ from .cpu import CHUNK, _finish_child, _mask_row
 
 @njit(cache=True)
 def _popcount(x):
-    c = 0
-    while x != np.uint64(0):
-        x &= x - np.uint64(1)
-        c += 1
-    return c
+    """Set bits of a uint64 (a constant number of word operations)."""
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return int((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
 @njit(cache=True)
@@ -101,13 +101,27 @@ def _grow_workspace(ws, cap_v, cap_p, cap_j, cap_m, cap_n):
 
 @njit(cache=True)
 def _is_edge(PI, slot, ps, m, a, b, k):
-    """Whether vertices ``a`` and ``b`` of the piece starting at ``ps`` span one of its edges."""
+    """Whether vertices ``a`` and ``b`` of the piece starting at ``ps`` span one of its edges.
+
+    When ``a`` or ``b`` lies on exactly k hyperplanes (a simple vertex: their
+    normals are independent) and the two share k - 1 of them, those k - 1 cut
+    out the edge at that vertex, which holds the other one: an edge without
+    looking at the third vertices.
+    """
     W = PI.shape[2]
     cnt = 0
     for w in range(W):
         cnt += _popcount(PI[slot, ps + a, w] & PI[slot, ps + b, w])
     if cnt < k - 1:
         return False
+    if cnt == k - 1:
+        na = 0
+        nb = 0
+        for w in range(W):
+            na += _popcount(PI[slot, ps + a, w])
+            nb += _popcount(PI[slot, ps + b, w])
+        if na == k or nb == k:
+            return True
     for c in range(m):
         if c == a or c == b:
             continue

@@ -1,11 +1,13 @@
-"""The k-D sign pass decides most neurons from a box around the cell; its bits and cuts must be those of
-every vertex's value, worked out here in numpy, including neurons whose extreme vertex sits at the
-tolerance, on it, or through a vertex."""
+"""The k-D splitting kernels against numpy: the sign pass, which decides most neurons from a box around
+the cell, must give the bits and cuts of every vertex's value (neurons whose extreme vertex sits at the
+tolerance, on it, or through a vertex); the pieces of a cube cut by degenerate planes (three through one
+line, one through three vertices) must be the regions a brute-force vertex enumeration finds."""
 
 import itertools
 
 import numpy as np
 import pytest
+from scipy.spatial import ConvexHull
 
 import relugeo as rg
 from relugeo.kernels import cpu_kd
@@ -77,3 +79,53 @@ def test_box_decided_signs_equal_vertex_signs(polytope):
     # on cell 0 the neurons near the tolerance fall on the side the rule gives them (f = 1 is either side)
     assert set(cuts[0, : ncut[0]]) >= {4, 7, 9, 12} and not set(cuts[0, : ncut[0]]) & {5, 6, 10, 11}
     assert bits[0, [5, 6]].all() and not bits[0, [10, 11]].any()
+
+
+def brute_vertices(A, c):
+    """Vertices of {u : A u + c >= 0} (A (F, k), c (F,)): every solvable k-tuple of planes whose point
+    meets all the constraints, deduplicated."""
+    k = A.shape[1]
+    pts = []
+    for tup in itertools.combinations(range(len(A)), k):
+        M = A[list(tup)]
+        if abs(np.linalg.det(M)) < 1e-12:
+            continue
+        u = np.linalg.solve(M, -c[list(tup)])
+        if (A @ u + c >= -1e-9).all() and not any(np.abs(u - p).max() < 1e-9 for p in pts):
+            pts.append(u)
+    return np.array(pts).reshape(-1, k)
+
+
+PLANES = {
+    # x = 0, y = 0 and x + y = 0 meet in one line (k = 3) or one 2-flat (k = 4), whose vertices are not
+    # simple; the last plane goes through k of the cube's vertices; in k = 4, z + w = 0.3 separates
+    # opposite corners of the square face on that 2-flat, which share k - 1 planes but span no edge
+    3: ([[1, 0, 0, 0], [0, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, -0.3], [1, 1, 1, -1]], 18),
+    4: ([[1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [1, 1, 0, 0, 0], [0, 0, 1, 1, -0.3], [1, 1, 1, 1, -2]], None),
+}
+
+
+@pytest.mark.parametrize("k", sorted(PLANES))
+def test_split_pieces_are_the_brute_force_regions(k):
+    verts, eqs, inc = hull_facets(np.array(list(itertools.product([-1.0, 1.0], repeat=k))), "the cube")
+    planes = np.array(PLANES[k][0], dtype=float)
+    bits = np.zeros((len(verts), 64), dtype=np.uint8)
+    bits[:, : inc.shape[1]] = inc
+    inc64 = np.packbits(bits, axis=1, bitorder="little").view(np.uint64)
+    pieces = cpu_kd.split_polytope(verts, inc64, planes, uscale=1.0, fbase=inc.shape[1])
+    # the cube's facets as A u + c >= 0 (hull equations point outwards)
+    A0, c0 = -eqs[:, :k], -eqs[:, k]
+    want = {}
+    for sides in itertools.product([0, 1], repeat=len(planes)):
+        s = np.where(np.array(sides) == 1, 1.0, -1.0)[:, None]
+        v = brute_vertices(np.vstack([A0, s * planes[:, :k]]), np.concatenate([c0, s[:, 0] * planes[:, k]]))
+        if len(v) > k and np.linalg.matrix_rank(v - v.mean(axis=0), tol=1e-9) == k:
+            want[sides] = v
+    assert len(pieces) == len(want) == (PLANES[k][1] or len(want))
+    total = 0.0
+    for X, _, sides in pieces:
+        v = want[tuple(int(x) for x in sides)]
+        assert len(X) == len(v)
+        assert all(np.abs(v - x).max(axis=1).min() < 1e-9 for x in X)
+        total += ConvexHull(X).volume
+    assert total == pytest.approx(2.0**k, rel=1e-12)
