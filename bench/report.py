@@ -298,17 +298,24 @@ def _kd_speedups(methods) -> str:
     return "; ".join(out) or "-"
 
 
-def kd_section(kd) -> list[str]:
-    """bench/test_kd_speed.py, run on its own into bench/kd.json (its full-space cases take minutes)."""
+def _run_line(run, what: str) -> str:
+    """Where the figures of a pytest-benchmark run come from: its JSON, time, session, load and cores."""
+    load = run.get("load_average", {})
+    return (f"{what} `{run['json_path']}` ({run.get('datetime', '?')[:19]} UTC, session "
+            f"{run.get('session_seconds', 0) / 60:.1f} min; load average {fmt_load(load.get('start'))} at start, "
+            f"{fmt_load(load.get('end'))} at end, on {run['machine_info'].get('cpu', {}).get('count', '?')} cores), "
+            "made from the repository root by:")
+
+
+def kd_section(kd, kd_lc=None) -> list[str]:
+    """bench/test_kd_speed.py, run on its own into bench/kd.json (its full-space cases take minutes); with
+    ``kd_lc`` (its LC cases alone, ``-k lc_``, into bench/kd-lc.json) the LC table comes from that run."""
     cases = by_case(kd["rows"], "kd")
-    load = kd.get("load_average", {})
     failed = [k for k, v in kd.get("outcomes", {}).items() if v == "failed"]
     lines = [
         "## k-D",
         "",
-        (f"From `{kd['json_path']}` ({kd.get('datetime', '?')[:19]} UTC, session "
-         f"{kd.get('session_seconds', 0) / 60:.1f} min; load average {fmt_load(load.get('start'))} at start, {fmt_load(load.get('end'))} at end, on "
-         f"{kd['machine_info'].get('cpu', {}).get('count', '?')} cores), made from the repository root by:"),
+        _run_line(kd, "From"),
         "",
         "```bash",
         kd.get("command", "?"),
@@ -328,9 +335,12 @@ def kd_section(kd) -> list[str]:
         "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     lc_rows = []
-    for case, methods in cases.items():
+    lc_cases = by_case(kd_lc["rows"], "kd") if kd_lc is not None else cases
+    for case, methods in lc_cases.items():
         if case.startswith("digits LC"):
             lc_rows += [(case, name, r) for name, r in methods.items()]
+    for case, methods in cases.items():
+        if case.startswith("digits LC"):
             continue
         for name, r in methods.items():
             first_exact = next((m for m in methods if m.startswith("exact")), None)
@@ -339,10 +349,13 @@ def kd_section(kd) -> list[str]:
             bounded = f"{r['bounded']:,}" if "bounded" in r else ""
             lines.append(f"| {case} | {name} | {r['regions']:,} | {bounded} | {seconds(r['median'])} | {cpu(r)} "
                          f"| {rate(r['regions_per_s'])} | {per_cpu} | {speed} | {r['rounds']} |")
+    if kd_lc is not None:
+        lines += ["", _run_line(kd_lc, "The local-complexity table below is from"), "", "```bash",
+                  kd_lc.get("command", "?"), "python bench/report.py", "```"]
     lines += ["", ("Exact P-dimensional local complexity of the 64-200-200-200-10 digits MLP (seed 0) at the first "
                    "N of the 1,000 digits, radius 0.25, on the cross-polytope of the frame "
                    "`rg.regions.frame(64, P, 0)`, beside `method=\"vertex\", n_directions=P` on the same frame "
-                   "and points. P = 4, 5 and 6 run at fewer points, to keep the session within the hour on a shared "
+                   "and points. P = 5 and 6 run at fewer points, to keep the session short on a shared "
                    "machine; the cost per point is in the CPU column over the points."), "",
               "| case | method | points | median s | CPU s | CPU ms / point | points/s (wall) | mean regions "
               "| mean LC (hidden) | rounds |",
@@ -567,7 +580,7 @@ def extra_sections() -> list[str]:
     return lines
 
 
-def render(data, benches=(), scaling=None, gpu=None, threads=(), memory=None, kd=None) -> str:
+def render(data, benches=(), scaling=None, gpu=None, threads=(), memory=None, kd=None, kd_lc=None) -> str:
     lines = [
         "# relugeo benchmark results",
         "",
@@ -589,7 +602,7 @@ def render(data, benches=(), scaling=None, gpu=None, threads=(), memory=None, kd
             section = cnn_section if suite == "cnn partition" else functools.partial(other_section, suite)
             lines += section(by_case(data["rows"], suite))
     if kd is not None:
-        lines += kd_section(kd)
+        lines += kd_section(kd, kd_lc)
     for path, b in benches:
         lines += bench_markdown(b, path)
     lines += threads_section(threads)
@@ -766,6 +779,8 @@ def main(argv=None) -> None:
                         help="JSON of bench/gpu.py --json (the section says none was recorded when absent)")
     parser.add_argument("--kd", default=str(HERE / "kd.json"),
                         help="pytest-benchmark JSON of bench/test_kd_speed.py alone (skipped when absent)")
+    parser.add_argument("--kd-lc", default=str(HERE / "kd-lc.json"),
+                        help="pytest-benchmark JSON of bench/test_kd_speed.py -k lc_ (its LC table; skipped when absent)")
     parser.add_argument("-o", "--output", default=str(HERE / "RESULTS.md"))
     args = parser.parse_args(argv)
     data = None
@@ -787,7 +802,11 @@ def main(argv=None) -> None:
     if Path(args.kd).exists():
         kd = load(Path(args.kd))
         kd["json_path"] = relative(Path(args.kd))
-    write_atomic(Path(args.output), render(data, benches, scaling, gpu, threads, memory, kd))
+    kd_lc = None
+    if Path(args.kd_lc).exists():
+        kd_lc = load(Path(args.kd_lc))
+        kd_lc["json_path"] = relative(Path(args.kd_lc))
+    write_atomic(Path(args.output), render(data, benches, scaling, gpu, threads, memory, kd, kd_lc))
     print(f"wrote {args.output}")
 
 

@@ -36,11 +36,11 @@ from .cpu import CHUNK, _finish_child, _mask_row
 
 @njit(cache=True)
 def _popcount(x):
-    c = 0
-    while x != np.uint64(0):
-        x &= x - np.uint64(1)
-        c += 1
-    return c
+    """Set bits of a uint64 (a constant number of word operations)."""
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return int((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
 @njit(cache=True)
@@ -51,15 +51,6 @@ def _plane_eps(pre, cell, i, uscale, tol):
     for r in range(k):
         g += abs(pre[cell, r, i])
     return tol * (g * uscale + abs(pre[cell, k, i]))
-
-
-@njit(cache=True)
-def _plane_value(pre, cell, i, X, q):
-    k = pre.shape[1] - 1
-    v = 0.0
-    for r in range(k):
-        v += pre[cell, r, i] * X[q, r]
-    return v + pre[cell, k, i]
 
 
 @njit(cache=True)
@@ -110,13 +101,27 @@ def _grow_workspace(ws, cap_v, cap_p, cap_j, cap_m, cap_n):
 
 @njit(cache=True)
 def _is_edge(PI, slot, ps, m, a, b, k):
-    """Whether vertices ``a`` and ``b`` of the piece starting at ``ps`` span one of its edges."""
+    """Whether vertices ``a`` and ``b`` of the piece starting at ``ps`` span one of its edges.
+
+    When ``a`` or ``b`` lies on exactly k hyperplanes (a simple vertex: their
+    normals are independent) and the two share k - 1 of them, those k - 1 cut
+    out the edge at that vertex, which holds the other one: an edge without
+    looking at the third vertices.
+    """
     W = PI.shape[2]
     cnt = 0
     for w in range(W):
         cnt += _popcount(PI[slot, ps + a, w] & PI[slot, ps + b, w])
     if cnt < k - 1:
         return False
+    if cnt == k - 1:
+        na = 0
+        nb = 0
+        for w in range(W):
+            na += _popcount(PI[slot, ps + a, w])
+            nb += _popcount(PI[slot, ps + b, w])
+        if na == k or nb == k:
+            return True
     for c in range(m):
         if c == a or c == b:
             continue
@@ -293,25 +298,69 @@ def split_polytope(vertices, incidence, planes, uscale, tol=1e-10, fbase=0):
 
 
 @njit(cache=True)
-def _polytope_signs(pre, cell, X, st, en, uscale, tol, bits, cuts, hi, lo, slopes):
-    """Classify every neuron on one cell (``cpu._cell_signs`` for any k); returns the number cutting."""
+def _polytope_signs(pre, cell, X, st, en, uscale, tol, bits, cuts, hi, lo, val, box, slopes):
+    """Classify every neuron on one cell (``cpu._cell_signs`` for any k); returns the number cutting.
+
+    Most neurons are decided from the box around the cell's vertices (centre
+    ``box[0]``, half-widths ``box[1]``, (2, k) scratch): with ``c`` the value
+    at the centre and ``e = sum_r |pre[cell, r, i]| * box[1, r]``, every vertex
+    value lies within ``e`` of ``c``, so ``c - e > eps`` (``c + e < -eps``)
+    puts every vertex on the positive (negative) side. The bound carries a
+    margin ``1e-9 * (sum_r |pre[cell, r, i]| * U + |pre[cell, k, i]| + e)``,
+    far above the rounding of these sums, so a decided neuron gets the bit
+    the vertex values would give. The others are classified from their values
+    at the vertices, summed as :func:`_split_polytope` sums them. ``hi``,
+    ``lo``, ``val`` (n,) are scratch; the sums over neurons run over
+    contiguous memory.
+    """
     n = pre.shape[2]
+    k = pre.shape[1] - 1
+    for r in range(k):
+        a = X[st, r]
+        b = X[st, r]
+        for q in range(st + 1, en):
+            a = min(a, X[q, r])
+            b = max(b, X[q, r])
+        box[0, r] = 0.5 * (a + b)
+        box[1, r] = max(b - box[0, r], box[0, r] - a)
     for i in range(n):
-        hi[i] = -np.inf
-        lo[i] = np.inf
-    for q in range(st, en):
+        val[i] = 0.0  # value at the centre
+        hi[i] = 0.0  # spread e
+        lo[i] = 0.0  # sum_r |pre[cell, r, i]|, as _plane_eps sums it
+    for r in range(k):
+        c = box[0, r]
+        h = box[1, r]
         for i in range(n):
-            v = _plane_value(pre, cell, i, X, q)
-            hi[i] = max(hi[i], v)
-            lo[i] = min(lo[i], v)
+            w = pre[cell, r, i]
+            val[i] += w * c
+            hi[i] += abs(w) * h
+            lo[i] += abs(w)
     ncut = 0
     for i in range(n):
         if slopes[i] == 1.0:
             bits[i] = 0
             continue
-        eps = _plane_eps(pre, cell, i, uscale, tol)
-        pos = hi[i] > eps
-        if pos and lo[i] < -eps:
+        b = pre[cell, k, i]
+        eps = tol * (lo[i] * uscale + abs(b))
+        c = val[i] + b
+        e = hi[i] + 1e-9 * (lo[i] * uscale + abs(b) + hi[i])
+        if c - e > eps:
+            bits[i] = 1
+            continue
+        if c + e < -eps:
+            bits[i] = 0
+            continue
+        vmax = -np.inf
+        vmin = np.inf
+        for q in range(st, en):
+            v = 0.0
+            for r in range(k):
+                v += pre[cell, r, i] * X[q, r]
+            v += b
+            vmax = max(vmax, v)
+            vmin = min(vmin, v)
+        pos = vmax > eps
+        if pos and vmin < -eps:
             cuts[ncut] = i
             ncut += 1
             bits[i] = 0
@@ -353,11 +402,13 @@ def split_polytopes_count(pre, off, X, I, uscale, tol, fbase, slopes):
         ws = _new_workspace(k, I.shape[1], 256, 16, 64, 64, 64)
         hi = np.empty(n)
         lo = np.empty(n)
+        val = np.empty(n)
+        box = np.empty((2, k))
         for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
             st = off[cell]
             en = off[cell + 1]
             kc = _polytope_signs(pre, cell, X, st, en, uscale[cell], tol, bits[cell], cuts[cell], hi, lo,
-                                 slopes)
+                                 val, box, slopes)
             ncut[cell] = kc
             _mask_row(pre, cell, bits, slopes, masked)
             if kc == 0:

@@ -20,11 +20,16 @@ def _cross_polytope(k: int, radius: float) -> tuple[np.ndarray, np.ndarray]:
     return v, inc
 
 
-def _hidden_hits(b: engine_kd.CellBatchKD, n_hidden: int) -> np.ndarray:
-    """Which hidden neurons' hyperplanes bound each cell, (C, n_hidden) uint8."""
+def _add_bounding(bound: np.ndarray, b: engine_kd.CellBatchKD) -> None:
+    """OR into ``bound`` (N, W) uint64, per root, the facet ids of the hyperplanes bounding its cells."""
     union = cpu_kd.cell_incidence_union(b.off, b.I)
-    bits = np.unpackbits(union.view(np.uint8), axis=1, bitorder="little")
-    return bits[:, b.n_domain_facets : b.n_domain_facets + n_hidden]
+    np.bitwise_or.at(bound, b.root, union)
+
+
+def _bounding_hits(bound: np.ndarray, first: int, n: int) -> np.ndarray:
+    """Facet ids ``first .. first + n - 1`` of ``bound`` (N, W) uint64 as (N, n) uint8 flags."""
+    bits = np.unpackbits(bound.view(np.uint8), axis=1, bitorder="little")
+    return bits[:, first : first + n]
 
 
 def exact_kd(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str, device: str = "cpu",
@@ -42,6 +47,7 @@ def exact_kd(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: s
     ``layers="all"``, the logits' zero sets in each region
     (:func:`.facets_kd.cross_section_measure`).
     """
+    engine_kd._check_device(device)
     N = X.shape[0]
     k = V.shape[1]
     with_logits = layers == "all"
@@ -53,10 +59,12 @@ def exact_kd(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: s
     hits = np.zeros((N, max(H, 1)), dtype=np.uint8)
     domain, inc = _cross_polytope(k, radius)
     roots = engine_kd.root_batch(net, X, V, domain, inc)
+    bound = np.zeros((N, roots.I.shape[1]), dtype=np.uint64)  # facet ids bounding each point's cells
     tol = engine.DEFAULT_TOL
     depth = len(widths)
 
     def mark_cuts(b, ncut, cuts, first):
+        cuts = cuts[:, : int(ncut.max(initial=0))]
         cell, j = np.nonzero(np.arange(cuts.shape[1])[None, :] < ncut[:, None])
         hits[b.root[cell], first + cuts[cell, j]] = 1
 
@@ -66,8 +74,8 @@ def exact_kd(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: s
         logit_slopes = np.zeros(net.output_dim)
 
         def consume(b: engine_kd.CellBatchKD) -> None:
-            np.add.at(counts, b.root, 1)
-            np.maximum.at(hits[:, :n_hidden], b.root, _hidden_hits(b, n_hidden))
+            counts[:] += np.bincount(b.root, minlength=N)
+            _add_bounding(bound, b)
             if density:
                 nd = b.n_domain_facets
                 np.add.at(shared, b.root, neuron_facet_measure(b.X, b.off, b.I, nd, nd + n_hidden))
@@ -86,12 +94,15 @@ def exact_kd(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: s
         last = depth - 1
 
         def consume(b: engine_kd.CellBatchKD) -> None:
-            c = engine_kd.count_batch(net, b, tol, device)
-            np.add.at(counts, b.root, c.npieces)
-            np.maximum.at(hits[:, :n_hidden], b.root, _hidden_hits(b, n_hidden))
-            mark_cuts(b, c.ncut, c.cuts, offsets[last])
+            # the last layer's pieces are counted only: no map of the next layer is needed
+            _, cuts, ncut, npieces, _, _ = cpu_kd.split_polytopes_count(
+                b.pre, b.off, b.X, b.I, b.uscale, tol, b.facet_base(net), net.layers[last].slopes)
+            counts[:] += np.bincount(b.root, weights=npieces, minlength=N).astype(np.int64)
+            _add_bounding(bound, b)
+            mark_cuts(b, ncut, cuts, offsets[last])
 
         engine.walk(net, roots, consume, final_layer=last, device=device)
+    hits[:, :n_hidden] |= _bounding_hits(bound, roots.n_domain_facets, n_hidden)
     bounds = list(offsets) + ([H] if with_logits else [])
     neurons = np.stack([hits[:, bounds[j]:bounds[j + 1]].sum(axis=1) for j in range(len(bounds) - 1)],
                        axis=1).astype(np.int64)
