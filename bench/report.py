@@ -512,7 +512,8 @@ def threads_section(runs) -> list[str]:
          "The layer column is numba's threading layer: `tbb` is what relugeo picks (relugeo/threads.py); "
          "`omp` with its spinning waits was numba's pick before. The kernels run on the calling thread: "
          "local complexity gets its threads from a pool over pieces of the points, and a partition walks "
-         "on one thread unless `parallel=True` (so its default and one-thread rows run the same code). "
+         "on one thread unless `parallel=True` (so the default and one-thread rows of a plain partition run "
+         "the same code; in a `parallel=True` case the one-thread row is the walk on one thread). "
          "'Idle' is only as idle as the machine was: the load average of each run is given."),
         "",
         "| layer | case | idle: 1 thread | idle: default | two-thread speed-up | busy: 1 thread | busy: default "
@@ -540,6 +541,26 @@ def threads_section(runs) -> list[str]:
                         f"{fmt_load(data.get('load_average', {}).get('end', ()))})")
     return lines + ["", "Runs:", "", *commands, ""]
 
+
+
+def kd_parallel_section(run) -> list[str]:
+    """k-D walks on one thread against ``parallel=True`` (bench/parallel_kd.py)."""
+    if run is None:
+        return []
+    lines = ["## Parallel k-D walks", "",
+             ("k-D partitions and full-space counts with `parallel=True` (subtrees walked on a pool of "
+              f"{run['threads'].get('numba_threads')} threads) against the walk on one thread, same regions, best "
+              "of three. The k-D kernels carry more work per Python step than the 2-D ones, so the pool "
+              "scales better here than on 2-D slices (\"Thread settings\" above)."), "",
+             "| case | regions | one thread | parallel=True | speed-up | parallel CPU |", "|---|---:|---:|---:|---:|---:|"]
+    for name, row in run["cases"].items():
+        one, par = row["serial"], row["parallel"]
+        lines.append(f"| {name} | {one['regions']:,} | {seconds(one['wall'])} s | {seconds(par['wall'])} s "
+                     f"| {one['wall'] / par['wall']:.2f}x | {seconds(par['cpu'])} s |")
+    load = run.get("load_average", {})
+    lines += ["", f"`{run.get('command')}`; load average at start {fmt_load(load.get('start', ()))}, at end "
+              f"{fmt_load(load.get('end', ()))}.", ""]
+    return lines
 
 def memory_section(mem) -> list[str]:
     """Peak resident memory and time of the large partitions of bench/memory.py."""
@@ -580,7 +601,8 @@ def extra_sections() -> list[str]:
     return lines
 
 
-def render(data, benches=(), scaling=None, gpu=None, threads=(), memory=None, kd=None, kd_lc=None) -> str:
+def render(data, benches=(), scaling=None, gpu=None, threads=(), memory=None, kd=None, kd_lc=None,
+           kd_parallel=None) -> str:
     lines = [
         "# relugeo benchmark results",
         "",
@@ -606,6 +628,7 @@ def render(data, benches=(), scaling=None, gpu=None, threads=(), memory=None, kd
     for path, b in benches:
         lines += bench_markdown(b, path)
     lines += threads_section(threads)
+    lines += kd_parallel_section(kd_parallel)
     lines += memory_section(memory)
     if scaling is not None:
         lines += scaling_section(scaling)
@@ -806,7 +829,9 @@ def main(argv=None) -> None:
     if Path(args.kd_lc).exists():
         kd_lc = load(Path(args.kd_lc))
         kd_lc["json_path"] = relative(Path(args.kd_lc))
-    write_atomic(Path(args.output), render(data, benches, scaling, gpu, threads, memory, kd, kd_lc))
+    kd_parallel_path = HERE / "kd-parallel.json"
+    kd_parallel = json.loads(kd_parallel_path.read_text()) if kd_parallel_path.exists() else None
+    write_atomic(Path(args.output), render(data, benches, scaling, gpu, threads, memory, kd, kd_lc, kd_parallel))
     print(f"wrote {args.output}")
 
 
