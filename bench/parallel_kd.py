@@ -1,7 +1,8 @@
 """k-D partitions and full-space counts walked on one thread and with ``parallel=True`` (a pool of
-numba's thread count): wall and CPU seconds, best of three, same regions.
+numba's thread count): wall and CPU seconds, best of three (one for R^5), same regions.
 
     python bench/parallel_kd.py bench/kd-parallel.json
+    python bench/parallel_kd.py --r5      # adds R^5 of relucent's 5-16x4-1 shape, one round (about 8 min)
 
 Run it on an idle machine and without NUMBA_NUM_THREADS; bench/report.py puts the JSON in
 bench/RESULTS.md ("Parallel k-D walks").
@@ -38,15 +39,20 @@ CASES = {
 }
 
 
-def main(path: str) -> None:
-    out = {"command": f"python bench/parallel_kd.py {path}", "load_average": {"start": os.getloadavg()},
-           "cases": {}}
-    for name, run in CASES.items():
-        run(False)  # compile and warm up
+def main(path: str, r5: bool = False) -> None:
+    cases = dict(CASES)
+    if r5:
+        cases["count_full R^5, 5-16x4-1"] = lambda par: count_full(mlp(5, 16, 4), parallel=par)[0]
+    out = {"command": f"python bench/parallel_kd.py {path}" + (" --r5" if r5 else ""),
+           "load_average": {"start": os.getloadavg()}, "cases": {}}
+    for name, run in cases.items():
+        big = name.startswith("count_full R^5")
+        if not big:
+            run(False)  # compile and warm up
         row = {}
         for par in (False, True):
             best = None
-            for _ in range(3):
+            for _ in range(1 if big else 3):
                 t, c = time.perf_counter(), time.process_time()
                 n = run(par)
                 wall, cpu = time.perf_counter() - t, time.process_time() - c
@@ -64,4 +70,5 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "bench/kd-parallel.json")
+    args = [a for a in sys.argv[1:] if a != "--r5"]
+    main(args[0] if args else "bench/kd-parallel.json", r5="--r5" in sys.argv[1:])
