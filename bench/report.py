@@ -552,7 +552,8 @@ def kd_parallel_section(run) -> list[str]:
               f"{run['threads'].get('numba_threads')} threads) against the walk on one thread, same regions, best "
               "of three. The k-D kernels carry more work per Python step than the 2-D ones, so the pool "
               "scales better here than on 2-D slices (\"Thread settings\" above)."), "",
-             "| case | regions | one thread | parallel=True | speed-up | parallel CPU |", "|---|---:|---:|---:|---:|---:|"]
+             "| case | regions | one thread | parallel=True | speed-up | parallel CPU |",
+             "|---|---:|---:|---:|---:|---:|"]
     for name, row in run["cases"].items():
         one, par = row["serial"], row["parallel"]
         lines.append(f"| {name} | {one['regions']:,} | {seconds(one['wall'])} s | {seconds(par['wall'])} s "
