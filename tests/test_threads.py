@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import numba
-import pytest
 
 import relugeo as rg
 from relugeo import threads
