@@ -307,7 +307,7 @@ def _cell_signs(pre, cell, vx, vy, st, en, uscale, tol, bits, cuts, hi, lo, slop
         c = abs(gc[i])
         mid = ga[i] * cx + gb[i] * cy + gc[i]
         rad = a * hx + b * hy
-        eps = tol * ((a + b) * uscale + c)
+        eps = _line_eps(ga[i], gb[i], gc[i], uscale, tol)
         margin = 1e-13 * (a * ax + b * ay + c)
         hi[i] = mid + rad - eps + margin  # < 0: no vertex above eps
         lo[i] = mid - rad - eps - margin  # > 0: every vertex above eps

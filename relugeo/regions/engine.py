@@ -189,10 +189,17 @@ def count_batch(net: PWANet, batch: CellBatch, tol: float, device: str = "cpu", 
     nxt = net.layers[batch.layer + 1]
     if not nxt.is_dense:
         return Counted(bits, cuts, ncut, npieces, nverts, np.empty((batch.n_cells, k + 1, 0)))
-    base = nxt.linear(masked.reshape(-1, layer.n_out)).reshape(batch.n_cells, k + 1, nxt.n_out)
-    base[:, k, :] += nxt.bias
-    return Counted(bits, cuts, ncut, npieces, nverts, base, undecided)
+    return Counted(bits, cuts, ncut, npieces, nverts, _base_map(layer, nxt, masked), undecided)
 
+
+
+def _base_map(layer, nxt, masked: np.ndarray) -> np.ndarray:
+    """The next layer's map on each parent with its cutting neurons taken as inactive: ``masked``
+    (C, k + 1, n) of :func:`count_batch` through the next layer, its bias in the last row."""
+    C, rows = masked.shape[:2]
+    base = nxt.linear(masked.reshape(-1, layer.n_out)).reshape(C, rows, nxt.n_out)
+    base[:, rows - 1, :] += nxt.bias
+    return base
 
 def split_batch(net: PWANet, batch: CellBatch, tol: float, counted: Counted | None = None,
                 start: int = 0, stop: int | None = None, device: str = "cpu", certifier=None) -> CellBatch:
@@ -426,7 +433,6 @@ def _defer_maps(net: PWANet, item: tuple, batch_cells: int, device: str) -> bool
             and resolve_device(device) == "cpu" and net.layers[batch.layer + 1].is_dense)
 
 
-
 def _splits_once(net: PWANet, batch, device: str) -> bool:
     """Whether ``batch`` is a lone 2-D cell to split in one pass (:func:`_split_once`): a partition's
     domain, which the first layer may cut into thousands of pieces, on the CPU, with a dense next layer."""
@@ -444,13 +450,12 @@ def _split_once(net: PWANet, batch: CellBatch, tol: float) -> tuple[Counted, Cel
         np.ascontiguousarray(batch.pre), batch.vx[ring], batch.vy[ring], batch.elay[ring], batch.eneu[ring],
         batch.uscale, tol, batch.layer,
         layer.slopes, batch.pat, int(sum(net.widths[: batch.layer])))
-    base = nxt.linear(masked.reshape(-1, layer.n_out)).reshape(1, 3, nxt.n_out)
-    base[:, 2, :] += nxt.bias
     nc = len(cparent)
-    counted = Counted(bits, cuts, ncut, np.array([nc]), np.array([len(cx)]), base)
+    counted = Counted(bits, cuts, ncut, np.array([nc]), np.array([len(cx)]), _base_map(layer, nxt, masked))
     children = CellBatch(batch.layer + 1, np.empty((nc, 3, 0)), coff, cx, cy, cl, cn, cpat, batch.root[cparent],
                          batch.uscale[cparent])
     return counted, children, cparent
+
 
 def _walk(stack, net, tol, batch_cells, max_regions, depth, device="cpu", certifier=None, expand_to=None):
     """Walk ``stack`` depth-first, yielding leaves; return what is left of it, which is nothing

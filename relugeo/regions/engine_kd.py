@@ -120,9 +120,7 @@ def count_batch(net: PWANet, batch: CellBatchKD, tol: float, device: str = "cpu"
     nxt = net.layers[batch.layer + 1]
     if not nxt.is_dense:
         return engine.Counted(bits, cuts, ncut, npieces, nverts, np.empty((batch.n_cells, k + 1, 0)))
-    base = nxt.linear(masked.reshape(-1, layer.n_out)).reshape(batch.n_cells, k + 1, nxt.n_out)
-    base[:, k, :] += nxt.bias
-    return engine.Counted(bits, cuts, ncut, npieces, nverts, base)
+    return engine.Counted(bits, cuts, ncut, npieces, nverts, engine._base_map(layer, nxt, masked))
 
 
 def split_batch(net: PWANet, batch: CellBatchKD, tol: float, counted: "engine.Counted | None" = None,

@@ -112,7 +112,6 @@ def _stages(family: str = "planar") -> list[tuple[str, Callable[[], None]]]:
     }[family]
 
 
-
 def compile_kernels(log: Callable[[str], None] = _say, families=("planar",)) -> float:
     """Compile (or load from the cache) the kernels of ``families`` (see :data:`FAMILIES`).
 
