@@ -261,11 +261,13 @@ class FullPartition:
         return Partition.predictions(self)
 
     _check_certificates = Partition._check_certificates
+    _certificates = Partition._certificates
+    _VERIFY_CHUNK = Partition._VERIFY_CHUNK
 
     def verify(self, *, margin: float = 1e-9, raise_on_error: bool = True) -> dict:
         """Certificates (float64 forward pass of each interior point), logit maps, distinct patterns,
         and a positive volume for every bounded region (the total is infinite, so not summed)."""
-        failed, ambiguous, logit_err = self._check_certificates(slice(0, self.n_regions), margin)
+        failed, ambiguous, logit_err, _ = self._certificates(margin)
         rows = np.ascontiguousarray(self.patterns).view(np.dtype((np.void, 8 * self.patterns.shape[1])))
         distinct = len(np.unique(rows)) if self.n_regions else 0
         empty = int((self.volumes <= 0).sum())

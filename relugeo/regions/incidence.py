@@ -28,10 +28,15 @@ region fails at least one of them.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+from ..kernels import checks
 
 LEN_RTOL = 1e-12  # lengths and gaps, relative to the domain's diameter
 ZERO_RTOL = 1e-9  # a pre-activation this small (relative to its layer's largest) vanishes
+PAIR_CHUNK = 1 << 15  # neighbour pairs checked at a time (bounds the memory of verify)
 
 
 def check_incidence(part) -> dict:
@@ -64,6 +69,26 @@ def _prefix(patterns: np.ndarray, n_bits: np.ndarray) -> np.ndarray:
     return patterns & mask
 
 
+def _bit_mask(n_words: int, a: int, b: int) -> np.ndarray:
+    """Words (n_words,) uint64 with bits ``a .. b - 1`` set."""
+    pos = 64 * np.arange(n_words)[:, None] + np.arange(64)[None, :]
+    keep = (pos >= a) & (pos < b)
+    return (keep.astype(np.uint64) << np.arange(64, dtype=np.uint64)[None, :]).sum(axis=1, dtype=np.uint64)
+
+
+def _prefix_ids(patterns: np.ndarray, starts) -> list:
+    """For each bit position ``s`` of the non-decreasing ``starts``, an id per row of ``patterns``
+    (R, words) uint64: (R,) int64, equal for two rows iff their bits below ``s`` agree."""
+    ids = [np.zeros(len(patterns), dtype=np.int64)]
+    for a, b in zip(starts[:-1], starts[1:]):
+        w0, w1 = int(a) >> 6, (int(b) + 63) >> 6
+        words = patterns[:, w0:w1] & _bit_mask(patterns.shape[1], int(a), int(b))[w0:w1]
+        key = np.ascontiguousarray(np.concatenate([ids[-1][:, None].view(np.uint64), words], axis=1))
+        _, inverse = np.unique(key.view(np.dtype((np.void, 8 * key.shape[1]))).ravel(), return_inverse=True)
+        ids.append(inverse.ravel().astype(np.int64))
+    return ids
+
+
 def _intervals(part):
     t = part.vertices[:, 0].reshape(-1, 2)
     order = np.argsort(t[:, 0], kind="stable")
@@ -82,6 +107,18 @@ def _intervals(part):
     return uncovered, gaps, (left[ok], right[ok], mid[ok][:, None], layer[:-1, 1][ok], neuron[:-1, 1][ok])
 
 
+class _Lines(NamedTuple):
+    """The interior edges of a 2-D partition grouped by the line they lie on (see :func:`_polygons`)."""
+
+    inner: np.ndarray  # (n,) ring vertex id of each edge's first end
+    d: np.ndarray  # (n, 2) unit direction of each edge's line
+    order: np.ndarray  # edges by line, then by lo (checks.line_order)
+    starts: np.ndarray  # where each line's run starts in order, the end last
+    lo: np.ndarray  # (n,) each edge's ends along its line, lo <= hi
+    hi: np.ndarray
+    forward: np.ndarray  # (n,) bool: the edge runs along d (its region lies on the left)
+
+
 def _polygons(part):
     v = part.vertices
     off = part.ring_offsets
@@ -98,30 +135,34 @@ def _polygons(part):
     inner = np.flatnonzero((part.edge_layer >= 0) & ~is_max[part.edge_layer])
     if not len(inner):
         no_pairs = (np.zeros(0, np.int64),) * 2 + (np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros(0, np.int64))
-        return 0, gaps, no_pairs, (inner, np.zeros(0, np.int64), np.zeros((0, 2)))
+        return 0, gaps, no_pairs, _Lines(inner, np.zeros((0, 2)), *(np.zeros(0, np.int64),) * 2,
+                                         *(np.zeros(0),) * 2, np.zeros(0, dtype=bool))
     lay = part.edge_layer[inner].astype(np.int64)
     neu = part.edge_neuron[inner].astype(np.int64)
     reg = region[inner]
-    pre = _prefix(part.patterns[reg], _layer_offsets(part)[lay])
-    key = np.concatenate([lay[:, None].astype(np.uint64), neu[:, None].astype(np.uint64), pre], axis=1)
-    _, group = np.unique(np.ascontiguousarray(key).view(np.dtype((np.void, 8 * key.shape[1]))).ravel(),
-                         return_inverse=True)
+    # a line: one neuron's zero set in one cell of the layers before it (regions sharing those bits)
+    offsets = _layer_offsets(part)
+    prefix = np.stack(_prefix_ids(part.patterns, offsets[: len(part.net.hidden)]))
+    _, group = np.unique(prefix[lay, reg] * np.int64(offsets[-1] + 1) + offsets[lay] + neu, return_inverse=True)
     group = group.ravel()
     a, b = p0[inner], p1[inner]
     length = np.linalg.norm(b - a, axis=1)
     # one direction per group: that of its longest edge
     n_groups = int(group.max()) + 1
-    best = np.full(n_groups, -1, dtype=np.int64)
-    order = np.lexsort((length, group))
-    best[group[order]] = order  # the last (longest) edge of each group wins
-    d = (b - a)[best[group]] / length[best[group]][:, None]
+    best = checks.longest_of_group(group, length, n_groups)[group]
+    d = (b - a)[best] / length[best][:, None]
     s0 = np.einsum("ij,ij->i", a, d)
     s1 = np.einsum("ij,ij->i", b, d)
     balance = np.bincount(group, weights=s1 - s0, minlength=n_groups)
     size = np.bincount(group, weights=length, minlength=n_groups)
     uncovered = int((np.abs(balance) > tol + 1e-9 * size).sum())
-    pairs = _overlaps(group, s0, s1, reg, a, d, lay, neu, tol)
-    return uncovered, gaps, pairs, (inner, group, d)
+    lo, hi, forward = np.minimum(s0, s1), np.maximum(s0, s1), s1 > s0
+    order, starts = checks.line_order(group, lo)
+    e, f, m0, m1 = checks.edge_overlaps(order, starts, lo, hi, forward, tol)
+    # a point of each overlap: its middle, on the edge's line
+    mids = a[e] + (0.5 * (m0 + m1) - s0[e])[:, None] * d[e]
+    pairs = (reg[e], reg[f], mids, lay[e], neu[e])
+    return uncovered, gaps, pairs, _Lines(inner, d, order, starts, lo, hi, forward)
 
 
 def _boundary_gaps(part, p0, p1, on_boundary, tol) -> int:
@@ -141,40 +182,29 @@ def _boundary_gaps(part, p0, p1, on_boundary, tol) -> int:
     return bad + int(abs(total - perimeter) > tol + 1e-12 * perimeter)
 
 
-def _overlaps(group, s0, s1, reg, a, d, lay, neu, tol):
-    """Pairs of regions whose edges overlap along one line from opposite sides, and a point of each overlap."""
-    lo, hi = np.minimum(s0, s1), np.maximum(s0, s1)
-    forward = s1 > s0
-    order = np.lexsort((lo, group))
-    starts = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1], True])
-    left, right, mids, L, N = [], [], [], [], []
-    for g0, g1 in zip(starts[:-1], starts[1:]):
-        idx = order[g0:g1]
-        plus = idx[forward[idx]]
-        minus = idx[~forward[idx]]
-        j = 0
-        for e in plus:
-            while j < len(minus) and hi[minus[j]] <= lo[e] + tol:
-                j += 1
-            k = j
-            while k < len(minus) and lo[minus[k]] < hi[e] - tol:
-                m0, m1 = max(lo[e], lo[minus[k]]), min(hi[e], hi[minus[k]])
-                if m1 - m0 > tol:
-                    left.append(reg[e])
-                    right.append(reg[minus[k]])
-                    # the middle of the overlap, on the edge's line
-                    mids.append(a[e] + (0.5 * (m0 + m1) - (a[e] @ d[e])) * d[e])
-                    L.append(lay[e])
-                    N.append(neu[e])
-                k += 1
-    as_int = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
-    return as_int(left), as_int(right), np.asarray(mids, dtype=np.float64).reshape(-1, 2), as_int(L), as_int(N)
-
-
 def _bad_neighbours(part, left, right, points, layer, neuron) -> int:
-    """Neighbour pairs whose patterns do not differ as the shared edge says they must."""
-    if not len(left):
-        return 0
+    """Neighbour pairs whose patterns do not differ as the shared edge says they must.
+
+    Pairs that differ in the edge's neuron alone pass at once; the others are
+    checked in chunks of :data:`PAIR_CHUNK`, with a forward pass at their points.
+    """
+    offsets = _layer_offsets(part)
+    is_max = np.array([lyr.is_max for lyr in part.net.hidden], dtype=bool)
+    bad = 0
+    for s in range(0, len(left), PAIR_CHUNK):
+        rows = slice(s, s + PAIR_CHUNK)
+        lay = layer[rows]
+        plain = ~is_max[lay] & checks.differ_in_only(part.patterns, left[rows], right[rows],
+                                                     offsets[lay] + neuron[rows])
+        keep = np.flatnonzero(~plain)
+        if len(keep):
+            bad += _bad_pairs(part, left[rows][keep], right[rows][keep], points[rows][keep], lay[keep],
+                              neuron[rows][keep])
+    return bad
+
+
+def _bad_pairs(part, left, right, points, layer, neuron) -> int:
+    """:func:`_bad_neighbours` of pairs that differ in more than the edge's neuron."""
     net = part.net
     offsets = _layer_offsets(part)
     pl, pr = part.patterns[left], part.patterns[right]
@@ -188,7 +218,7 @@ def _bad_neighbours(part, left, right, points, layer, neuron) -> int:
     bad = ~(diff.astype(bool) & (cols >= first[:, None]) & (cols < (first + width)[:, None])).any(axis=1)
     bad |= (_prefix(pl, offsets[layer]) != _prefix(pr, offsets[layer])).any(axis=1)
     # any other differing bit must belong to a neuron that vanishes on the shared edge
-    # scale: each layer's largest pre-activation at the shared edges and the domain's corners
+    # scale: each layer's largest pre-activation at these points and the domain's corners
     corners = part.slice.vertices
     zs = net.preactivations(part.slice.to_input(np.concatenate([points, corners])))[:-1]
     n = len(points)
@@ -215,10 +245,10 @@ def open_vertex_count(part, lines) -> int:
     there, a half-turn for every region whose edge passes through it, and the
     outside of the domain at a boundary point. They must cover the full turn
     without gap or overlap, and two regions met in turn must differ only in
-    neurons that vanish on the ray between them. ``lines`` is ``(inner, group,
-    d)`` from :func:`_polygons`: the interior edges (ring vertex ids), the line
-    each lies on and that line's direction (n, 2). Nets with max layers are
-    not checked (their tie edges are not grouped into lines).
+    neurons that vanish on the ray between them. ``lines`` (:class:`_Lines`,
+    from :func:`_polygons`) holds the interior edges grouped by the line each
+    lies on. Nets with max layers are not checked (their tie edges are not
+    grouped into lines).
     """
     if any(lyr.is_max for lyr in part.net.hidden):
         return 0
@@ -245,7 +275,7 @@ def open_vertex_count(part, lines) -> int:
     first = np.full(n, -1, dtype=np.int64)
     first[cl[::-1]] = np.arange(len(cl))[::-1]
     rel = np.mod(start - start[first[cl]], TURN)
-    order = np.lexsort((rel, cl))
+    order = checks.key_order(cl, rel, n)[0]
     cl, reg, rel, width, len0, len1, start, bit0 = (x[order] for x in (cl, reg, rel, width, len0, len1, start,
                                                                         bit0))
     reach = np.maximum.accumulate(rel + width + 16.0 * cl) - 16.0 * cl
@@ -265,7 +295,7 @@ def open_vertex_count(part, lines) -> int:
     pair = (reg >= 0) & (reg[after] >= 0) & (reg != reg[after])
     i, j = np.flatnonzero(pair), after[pair]
     # two regions that differ only in the neuron of the edge between them need no forward pass
-    plain = _only_bit(part.patterns[reg[i]] ^ part.patterns[reg[j]], bit0[j])
+    plain = checks.differ_in_only(part.patterns, reg[i], reg[j], bit0[j])
     i, j = i[~plain], j[~plain]
     dist = 0.5 * np.minimum(len1[i], len0[j])
     ray = rep[cl[j]] + dist[:, None] * np.stack([np.cos(start[j]), np.sin(start[j])], axis=1)
@@ -276,14 +306,7 @@ def open_vertex_count(part, lines) -> int:
 def _clusters(v: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
     """Vertices within ``tol`` of each other (transitively) as one point: the label of each (V,)
     and one vertex of each label (n, 2)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
-
-    pairs = cKDTree(v).query_pairs(tol, output_type="ndarray")
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(v), len(v)))
-    _, cid = connected_components(graph, directed=False)
-    _, first = np.unique(cid, return_index=True)
+    cid, first = checks.relabel_roots(checks.point_clusters(v, tol))
     return cid, v[first]
 
 
@@ -316,34 +339,11 @@ def _corner_sectors(v, cid, region, nxt, prv, n_regions, bit):
 def _through_sectors(v, cid, rep, region, nxt, lines, tol, bit):
     """A half-turn for each region whose interior edge passes through a vertex: the vertex ends an
     edge of the same line (the other side's regions) and lies inside this edge by more than ``tol``."""
-    inner, group, d = lines
-    a, b = v[inner], v[nxt[inner]]
-    s0, s1 = np.einsum("ij,ij->i", a, d), np.einsum("ij,ij->i", b, d)
-    lo, hi = np.minimum(s0, s1), np.maximum(s0, s1)
-    key = 2 * group + (s1 > s0)
-    # every (vertex, line) that some edge of the line ends at
-    n_lines = int(group.max()) + 1 if len(group) else 1
-    ends = np.unique(np.r_[cid[inner], cid[nxt[inner]]].astype(np.int64) * n_lines + np.r_[group, group])
-    q_cl, q_group = ends // n_lines, ends % n_lines
-    edge_of_group = np.zeros(n_lines, dtype=np.int64)
-    edge_of_group[group] = np.arange(len(group))
-    s = np.einsum("ij,ij->i", rep[q_cl], d[edge_of_group[q_group]])
-    q_cl, s = np.r_[q_cl, q_cl], np.r_[s, s]
-    q_key = np.r_[2 * q_group, 2 * q_group + 1]
-    # per line and side the edges do not overlap: the last edge starting before s is the only candidate
-    keys = np.r_[key, q_key]
-    vals = np.r_[lo, s - tol]
-    kind = np.r_[np.zeros(len(key), np.int64), np.ones(len(q_key), np.int64)]
-    order = np.lexsort((kind, vals, keys))
-    # the place in that order of the last edge at or before each place
-    last = np.maximum.accumulate(np.where(kind[order] == 0, np.arange(len(order)), -1))
-    q = kind[order] == 1
-    hit = last[q] >= 0
-    cand, qi = np.where(hit, order[np.maximum(last[q], 0)], -1), order[q] - len(key)
-    hit[hit] = (key[cand[hit]] == q_key[qi[hit]]) & (hi[cand[hit]] > s[qi[hit]] + tol)
-    cand, qi = cand[hit], qi[hit]
-    frm = rep[q_cl[qi]]
-    out = _sectors(q_cl[qi], region[inner[cand]], frm, a[cand], b[cand])
+    inner = lines.inner
+    q_cl, cand = checks.through_hits(lines.order, lines.starts, lines.lo, lines.hi, lines.forward, cid[inner],
+                                     cid[nxt[inner]], rep, lines.d, tol)
+    a, b = v[inner[cand]], v[nxt[inner[cand]]]
+    out = _sectors(q_cl, region[inner[cand]], rep[q_cl], a, b)
     return out[0], out[1], out[2], np.full(len(cand), np.pi), out[4], out[5], bit[inner[cand]]
 
 
@@ -368,14 +368,6 @@ def _outside_sectors(rep, dom, tol):
     out = _sectors(cl, np.full(len(cl), -1, dtype=np.int64), frm, a, b)
     inf = np.full(len(cl), np.inf)
     return out[0], out[1], out[2], out[3], inf, inf, np.full(len(cl), -1, dtype=np.int64)
-
-
-def _only_bit(diff: np.ndarray, bit: np.ndarray) -> np.ndarray:
-    """Whether each row of ``diff`` (N, words) uint64 has exactly the one bit ``bit`` (N,) set (bool)."""
-    words = np.arange(diff.shape[1])[None, :]
-    want = np.where((bit[:, None] >= 0) & (words == (bit[:, None] >> 6)),
-                    np.uint64(1) << (np.maximum(bit, 0)[:, None] & 63).astype(np.uint64), np.uint64(0))
-    return (diff == want).all(axis=1) & (bit >= 0)
 
 
 def _pattern_jumps(part, left, right, points) -> np.ndarray:

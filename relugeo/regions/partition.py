@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from ..errors import CertificateError, InvalidSliceError
@@ -187,7 +190,7 @@ class Partition:
         return class_pieces(self)
 
     # -- files -------------------------------------------------------------------
-    def save(self, path) -> "Path":
+    def save(self, path) -> Path:
         """Write the partition, its slice and its network to an ``.npz`` of plain arrays, atomically.
 
         See :mod:`relugeo.regions.partition_io` for the keys; read it back with :meth:`load`.
@@ -197,14 +200,45 @@ class Partition:
         return save_partition(self, path)
 
     @classmethod
-    def load(cls, path) -> "Partition":
+    def load(cls, path) -> Partition:
         """Read a partition written by :meth:`save` or ``relugeo partition`` (no pickles are read)."""
         from .partition_io import load_partition
 
         return load_partition(path)
 
     # -- checks ------------------------------------------------------------------
-    _VERIFY_CHUNK = 8192
+    _VERIFY_CHUNK = 2048  # certificates forwarded at a time: (2048, width) float64 blocks stay off fresh pages
+
+    def _certificates(self, margin: float, meanwhile: Callable[[], object] | None = None) -> tuple:
+        """(failed, ambiguous, logit error) of every region's certificate, and what ``meanwhile()``
+        returned (None without it).
+
+        The chunks of :data:`_VERIFY_CHUNK` regions go to a pool of as many
+        threads as numba uses (see :mod:`relugeo.threads`), each chunk on one
+        thread with one-thread BLAS: thin products scale better side by side
+        than split inside BLAS. ``meanwhile`` runs on the calling thread while
+        the pool works. The result does not depend on the thread count.
+        """
+        starts = list(range(0, self.n_regions, self._VERIFY_CHUNK))
+        n_threads = numba.get_num_threads()
+
+        def one(start: int, single: bool = False):
+            if single:
+                numba.set_num_threads(1)
+            return self._check_certificates(slice(start, start + self._VERIFY_CHUNK), margin)
+
+        if n_threads == 1 or len(starts) < 2:
+            parts = [one(s) for s in starts]
+            other = None if meanwhile is None else meanwhile()
+        else:
+            with engine._single_threaded_blas(), ThreadPoolExecutor(n_threads) as pool:
+                futures = [pool.submit(one, s, True) for s in starts]
+                other = None if meanwhile is None else meanwhile()
+                parts = [f.result() for f in futures]
+        if not parts:
+            return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool), 0.0, other
+        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                max(p[2] for p in parts), other)
 
     def _check_certificates(self, rows: slice, margin: float):
         """Forward the centroids of regions ``rows``: (failed, ambiguous, logit error)."""
@@ -268,15 +302,10 @@ class Partition:
         """
         total = float(self.areas.sum())
         area_err = abs(total - self.domain_area) / abs(self.domain_area)
-        failed = np.zeros(self.n_regions, dtype=bool)
-        ambiguous = np.zeros(self.n_regions, dtype=bool)
-        logit_err = 0.0
-        for start in range(0, self.n_regions, self._VERIFY_CHUNK):
-            rows = slice(start, start + self._VERIFY_CHUNK)
-            f, a, e = self._check_certificates(rows, margin)
-            failed[rows] = f
-            ambiguous[rows] = a
-            logit_err = max(logit_err, e)
+        # the regions' fit is checked on this thread while a pool forwards the certificates
+        failed, ambiguous, logit_err, fit = self._certificates(
+            margin, None if self.is_part else (lambda: check_incidence(self)))
+        fit = fit or {}  # a piece's edges meet regions of other pieces
         if self.predicates == "certified":
             # regions thinner than float64 resolves have no float certificate; exact predicates found them
             thin = self._thin()
@@ -288,7 +317,6 @@ class Partition:
         rows = np.ascontiguousarray(self.patterns).view(np.dtype((np.void, 8 * self.patterns.shape[1])))
         distinct = len(np.unique(rows)) if self.n_regions else 0
         empty = int((self.areas <= 0).sum())
-        fit = {} if self.is_part else check_incidence(self)  # a piece's edges meet regions of other pieces
         report = {
             "n_regions": self.n_regions,
             "area_sum": total,
@@ -538,7 +566,7 @@ def _from_leaves(net: PWANet, slice_: Slice, leaves: list, centre: np.ndarray, s
     for b in leaves:
         offs.append(b.off[1:] + shift)
         shift += int(b.off[-1])
-    cat = lambda name: np.concatenate([getattr(b, name) for b in leaves])  # noqa: E731
+    cat = lambda name: np.concatenate([getattr(b, name) for b in leaves])
     vx, vy = cat("vx"), cat("vy")
     vertices = np.stack([vx, vy], axis=1) if k == 2 else vx[:, None]
     elay, eneu = cat("elay"), cat("eneu")

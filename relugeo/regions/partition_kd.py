@@ -162,6 +162,8 @@ class PartitionKD:
 
     # -- checks ------------------------------------------------------------------
     _check_certificates = Partition._check_certificates
+    _certificates = Partition._certificates
+    _VERIFY_CHUNK = Partition._VERIFY_CHUNK
 
     def verify(self, *, volume_rtol: float = 1e-9, margin: float = 1e-9, raise_on_error: bool = True) -> dict:
         """Check the partition against the real network.
@@ -177,7 +179,7 @@ class PartitionKD:
         Returns a report dict; raises :class:`CertificateError` on a failure
         unless ``raise_on_error=False``.
         """
-        failed, ambiguous, logit_err = self._check_certificates(slice(0, self.n_regions), margin)
+        failed, ambiguous, logit_err, _ = self._certificates(margin)
         total = float(self.volumes.sum())
         vol_err = abs(total - self.domain_volume) / abs(self.domain_volume)
         rows = np.ascontiguousarray(self.patterns).view(np.dtype((np.void, 8 * self.patterns.shape[1])))
