@@ -87,10 +87,20 @@ def quantised_pool_net(seed, dim_in=2, width=6, pool_first=False):
     return layers
 
 
+def near_ties(layers, seed, delta=1e-13):
+    """``layers`` with about a third of the max layer's weights moved by +-delta: ties near the exact ones."""
+    rng = np.random.default_rng(seed)
+    W, b, act = layers[1]
+    moved = W + (rng.random(W.shape) < 0.3) * rng.choice([-delta, delta], W.shape)
+    return [layers[0], (moved, b, act), *layers[2:]]
+
+
 QUANTISED = [Case(f"quantised_pool_s{seed}_{'first' if first else 'relu'}_{dim}d",
                   quantised_pool_net(seed, pool_first=first), *(plane() if dim == 2 else line_x(-1.0, 1.0)))
              for seed, first, dim in [(0, False, 2), (1, True, 2), (2, False, 2), (3, True, 2), (4, False, 1),
                                       (5, True, 1), (6, False, 1)]]
+QUANTISED += [Case(f"quantised_pool_near_ties_s{seed}_{dim}d", near_ties(quantised_pool_net(seed), seed),
+                   *(plane() if dim == 2 else line_x(-1.0, 1.0))) for seed, dim in [(0, 2), (2, 2), (6, 1)]]
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in degenerate_cases() + QUANTISED])

@@ -575,9 +575,10 @@ def tie_bound(pre, err, cell, i, j):
 
 
 @njit(cache=True)
-def _keep_positive_cert(px, py, pr, pl, pn, S, E, SG, layer, label):
-    """The part of a ring on the positive side of a line whose sign ``SG`` is certified (nonzero) at
-    every vertex, with the values ``S`` within ``E`` there; crossings get :func:`crossing_radius`."""
+def _keep_positive_cert(px, py, pr, pl, pn, S, SG, a, b, c, ea, eb, ec, layer, label):
+    """The part of a ring on the positive side of the line ``a x + b y + c`` (coefficients within
+    ``ea, eb, ec``) whose sign ``SG`` is certified (nonzero) at every vertex, with the values ``S``;
+    crossings get :func:`crossing_radius` from their ends' own bounds."""
     m = px.shape[0]
     ox = np.empty(2 * m)
     oy = np.empty(2 * m)
@@ -598,7 +599,9 @@ def _keep_positive_cert(px, py, pr, pl, pn, S, E, SG, layer, label):
             t = S[q] / (S[q] - S[q1])
             ox[w] = px[q] + t * (px[q1] - px[q])
             oy[w] = py[q] + t * (py[q1] - py[q])
-            orr[w] = crossing_radius(S[q], E[q], S[q1], E[q1], px[q], py[q], px[q1], py[q1], pr[q], pr[q1], t)
+            e0 = value_bound(a, b, c, ea, eb, ec, px[q], py[q], pr[q])[1]
+            e1 = value_bound(a, b, c, ea, eb, ec, px[q1], py[q1], pr[q1])[1]
+            orr[w] = crossing_radius(S[q], e0, S[q1], e1, px[q], py[q], px[q1], py[q1], pr[q], pr[q1], t)
             if SG[q] > 0:
                 ol[w] = layer
                 on[w] = label
@@ -621,14 +624,16 @@ def _twin_before(windows, rep, w, s, t):
 
 
 @njit(cache=True)
-def _winner_part_cert(pre, err, cell, windows, rep, w, s, px, py, pr, pl, pn, layer):
+def _winner_part_cert(pre, err, cell, windows, rep, w, s, px, py, pr, pl, pn, layer, S, SG):
     """Certified :func:`relugeo.kernels.cpu._winner_part`: the part of a ring (vertex radii ``pr``)
     where slot ``s`` of window ``w`` wins. Returns (px, py, pr, pl, pn, ok), an empty ring when the slot
     wins nowhere; ``ok`` is False when a sign is undecided.
 
     Candidates with the same ``rep`` have the same weight row and bias, so their tie is zero on every
     cell (the lower slot wins), and a candidate's twin adds no tie line of its own. Every other tie is
-    decided by its certified signs at the vertices.
+    decided by its certified signs at the vertices: one bound at the ring's largest coordinates and
+    radius (``value_bound`` grows with them), vertex by vertex only near zero. ``S``, ``SG`` are scratch
+    at least as long as the ring.
     """
     two_d = pre.shape[1] == 3
     m = windows.shape[1]
@@ -645,15 +650,23 @@ def _winner_part_cert(pre, err, cell, windows, rep, w, s, px, py, pr, pl, pn, la
             continue
         a, b, c, ea, eb, ec = tie_bound(pre, err, cell, i, j)
         nv = px.shape[0]
-        S = np.empty(nv)
-        E = np.empty(nv)
-        SG = np.empty(nv, dtype=np.int8)
+        mx = 0.0
+        my = 0.0
+        mr = 0.0
+        for q in range(nv):
+            S[q] = a * px[q] + b * py[q] + c
+            mx = max(mx, abs(px[q]))
+            my = max(my, abs(py[q]))
+            mr = max(mr, pr[q])
+        ep = value_bound(a, b, c, ea, eb, ec, mx, my, mr)[1]
         pos = False
         neg = False
         for q in range(nv):
-            v, e = value_bound(a, b, c, ea, eb, ec, px[q], py[q], pr[q])
-            S[q] = v
-            E[q] = e
+            v = S[q]
+            e = ep
+            if abs(v) <= e:
+                v, e = value_bound(a, b, c, ea, eb, ec, px[q], py[q], pr[q])
+                S[q] = v
             if v > e:
                 SG[q] = 1
                 pos = True
@@ -667,7 +680,8 @@ def _winner_part_cert(pre, err, cell, windows, rep, w, s, px, py, pr, pl, pn, la
         if not neg:
             continue
         if two_d:
-            px, py, pr, pl, pn = _keep_positive_cert(px, py, pr, pl, pn, S, E, SG, layer, w * m + t)
+            px, py, pr, pl, pn = _keep_positive_cert(px, py, pr, pl, pn, S, SG, a, b, c, ea, eb, ec, layer,
+                                                     w * m + t)
             continue
         if abs(a) <= ea:
             return px[:0], py[:0], pr[:0], pl[:0], pn[:0], False
@@ -699,6 +713,9 @@ def _max_pieces_cert(pre, err, cell, vx, vy, vr, elay, eneu, st, en, layer, wind
     qn = eneu[st:en].copy()
     qoff = np.array([0, en - st], dtype=np.int64)
     qwin = np.zeros((1, n_win), dtype=np.int64)
+    # a ring gains at most one vertex per tie it is clipped by
+    S = np.empty(en - st + windows.size)
+    SG = np.empty(en - st + windows.size, dtype=np.int8)
     for w in range(n_win):
         nx = np.empty(qx.shape[0])
         ny = np.empty(qx.shape[0])
@@ -715,7 +732,8 @@ def _max_pieces_cert(pre, err, cell, vx, vy, vr, elay, eneu, st, en, layer, wind
                 if windows[w, s] < 0:
                     continue
                 px, py, pr, pl, pn, ok = _winner_part_cert(pre, err, cell, windows, rep, w, s, qx[a0:a1],
-                                                           qy[a0:a1], qr[a0:a1], ql[a0:a1], qn[a0:a1], layer)
+                                                           qy[a0:a1], qr[a0:a1], ql[a0:a1], qn[a0:a1], layer, S,
+                                                           SG)
                 if not ok:
                     return qx, qy, qr, ql, qn, qoff, qwin, False
                 m = px.shape[0]
