@@ -10,9 +10,13 @@ It shares no code with relugeo or with ``tests/oracle.py``; it is slow and
 meant for nets of a few dozen neurons.
 
 A network is a list of ``(W, b, slope)`` tuples (``W`` (n_out, n_in), ``b``
-(n_out,)); ``slope`` is the negative slope of every neuron of the layer (0 for
-ReLU, alpha for leaky ReLU, exactly 1 for a linear pass-through whose bit is
-always 0); the last tuple is the logits (``slope`` None). A slice is
+(n_out,)); ``slope`` is the negative slope of the layer's neurons, one for all or an array
+(n_out,) (0 for ReLU, alpha for leaky ReLU, exactly 1 for a linear pass-through
+whose bit is always 0) or ``("max", windows, keep)`` for a max layer (max-pooling: the
+outputs are the maximum over each window (n_windows, m) of neuron indices,
+-1 padding, then the neurons ``keep``; the bits are one per (window, slot),
+set for the window's winner, ties to the lowest slot); the last tuple is the
+logits (``slope`` None). A slice is
 ``origin`` (D,), ``basis`` (D, k) and ``vertices`` (m, k): a convex polygon
 (k = 2) or a segment ``[[t0], [t1]]`` (k = 1).
 
@@ -22,7 +26,11 @@ current layer's inputs on it. A layer's neurons cut the cell one after
 another by exact halfplane clipping; a piece is kept iff its exact area is
 positive. A neuron's bit on a final piece is the sign ``z > 0`` at the
 piece's exact centroid (an interior point, so the sign there is the sign on
-the whole piece; a neuron that is zero on the whole piece has bit 0).
+the whole piece; a neuron that is zero on the whole piece has bit 0). A max
+layer cuts the cell by every tie ``z_i - z_j`` of two candidates of a window
+(an arrangement finer than the regions), and each piece's winners are read
+at its centroid (a tie there is a tie on the whole piece: the lowest slot
+wins). Regions are keyed by pattern, so pieces of one region add up.
 """
 
 from __future__ import annotations
@@ -154,18 +162,46 @@ def exact_partition(layers, origin, basis, vertices) -> dict:
         if slope is None:
             regions[bits] = regions.get(bits, 0) + _measure(piece, dim)
             continue
-        linear = float(slope) == 1.0
+        if isinstance(slope, tuple):
+            for p, more, post in _max_layer(piece, z, slope[1], slope[2], dim):
+                stack.append((p, bits + more, post, depth + 1))
+            continue
+        slopes = [_q(v) for v in np.broadcast_to(np.asarray(slope, dtype=np.float64), (len(z),))]
         pieces = [piece]
-        if not linear:
-            for line in z:
+        for line, s in zip(z, slopes):
+            if s != 1:
                 pieces = [q for p in pieces for q in _split(p, line, dim)]
-        s = _q(slope)
         for p in pieces:
             point = _interior(p, dim)
-            signs = [_value(line, point) > 0 and not linear for line in z]
-            post = [line if on else tuple(s * g for g in line) for line, on in zip(z, signs)]
+            signs = [_value(line, point) > 0 and s != 1 for line, s in zip(z, slopes)]
+            post = [line if on else tuple(s * g for g in line) for line, on, s in zip(z, signs, slopes)]
             stack.append((p, bits + tuple(int(v) for v in signs), post, depth + 1))
     return regions
+
+
+def _max_layer(piece, z, windows, keep, dim):
+    """A max layer on one cell: (piece, its bits, its outputs' exact maps) per piece of positive measure."""
+    windows = np.asarray(windows)
+    pieces = [piece]
+    for row in windows:
+        cands = [int(i) for i in row if i >= 0]
+        for x, i in enumerate(cands):
+            for j in cands[x + 1 :]:
+                tie = tuple(p - q for p, q in zip(z[i], z[j]))
+                pieces = [q for p in pieces for q in _split(p, tie, dim)]
+    out = []
+    for p in pieces:
+        point = _interior(p, dim)
+        bits, post = (), []
+        for row in windows:
+            vals = [_value(z[i], point) if i >= 0 else None for i in row]
+            best = max(v for v in vals if v is not None)
+            win = next(s for s, v in enumerate(vals) if v is not None and v == best)
+            bits += tuple(int(s == win) for s in range(len(row)))
+            post.append(z[int(row[win])])
+        post += [z[int(i)] for i in keep]
+        out.append((p, bits, post))
+    return out
 
 
 def quantised_net(rng, widths, input_dim=2, weight_step=0.25, bias_step=0.125, keep=1.0, slope=0.0, n_out=1):

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .cpu import CHUNK, _finish_child, _grow_workspace, _mask_row, _new_workspace
+from .cpu import CHUNK, _finish_child, _grow, _grow_workspace, _mask_row, _new_workspace
 
 U = 2.0**-53  # unit roundoff of float64
 SAFE = 1.0 + 64 * U  # covers the rounding of the bounds' own arithmetic
@@ -543,3 +543,278 @@ def split_intervals_write_cert(pre, err, off, vx, vr, elay, eneu, layer, slopes,
             _finish_child(child, cell, pre, bits, cuts, k, active, slopes, pat, bit_offset, base, wt,
                           cpat, cnext)
     return None
+
+
+# ---------------------------------------------------------------------------
+# Max layers: cells split by the ties z_i - z_j of each window's candidates
+# (see ``cpu.split_cells_max``). A tie edge is labelled (layer, w * m + t):
+# window w, lost by slot t to the cell's winner, so the exact fallback knows
+# its line; the walk writes the public label (layer, w) on the leaves.
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def tie_bound(pre, err, cell, i, j):
+    """Coefficients of ``z_i - z_j`` on a cell, (a, b, c), and bounds on their errors, (ea, eb, ec).
+
+    Each difference is one rounding off the difference of the float
+    coefficients, which are within ``err`` of the exact ones. In 1-D (``pre``
+    of shape (C, 2, n)) ``b`` and ``eb`` are zero and ``c`` is the constant.
+    """
+    k = pre.shape[1] - 1
+    a = pre[cell, 0, i] - pre[cell, 0, j]
+    c = pre[cell, k, i] - pre[cell, k, j]
+    ea = (err[0, i] + err[0, j] + 2.0 * U * abs(a)) * SAFE
+    ec = (err[k, i] + err[k, j] + 2.0 * U * abs(c)) * SAFE
+    b = 0.0
+    eb = 0.0
+    if k == 2:
+        b = pre[cell, 1, i] - pre[cell, 1, j]
+        eb = (err[1, i] + err[1, j] + 2.0 * U * abs(b)) * SAFE
+    return a, b, c, ea, eb, ec
+
+
+@njit(cache=True)
+def _keep_positive_cert(px, py, pr, pl, pn, S, SG, a, b, c, ea, eb, ec, layer, label):
+    """The part of a ring on the positive side of the line ``a x + b y + c`` (coefficients within
+    ``ea, eb, ec``) whose sign ``SG`` is certified (nonzero) at every vertex, with the values ``S``;
+    crossings get :func:`crossing_radius` from their ends' own bounds."""
+    m = px.shape[0]
+    ox = np.empty(2 * m)
+    oy = np.empty(2 * m)
+    orr = np.empty(2 * m)
+    ol = np.empty(2 * m, dtype=np.int32)
+    on = np.empty(2 * m, dtype=np.int32)
+    w = 0
+    for q in range(m):
+        q1 = q + 1 if q + 1 < m else 0
+        if SG[q] > 0:
+            ox[w] = px[q]
+            oy[w] = py[q]
+            orr[w] = pr[q]
+            ol[w] = pl[q]
+            on[w] = pn[q]
+            w += 1
+        if SG[q] * SG[q1] < 0:
+            t = S[q] / (S[q] - S[q1])
+            ox[w] = px[q] + t * (px[q1] - px[q])
+            oy[w] = py[q] + t * (py[q1] - py[q])
+            e0 = value_bound(a, b, c, ea, eb, ec, px[q], py[q], pr[q])[1]
+            e1 = value_bound(a, b, c, ea, eb, ec, px[q1], py[q1], pr[q1])[1]
+            orr[w] = crossing_radius(S[q], e0, S[q1], e1, px[q], py[q], px[q1], py[q1], pr[q], pr[q1], t)
+            if SG[q] > 0:
+                ol[w] = layer
+                on[w] = label
+            else:
+                ol[w] = pl[q]
+                on[w] = pn[q]
+            w += 1
+    return ox[:w], oy[:w], orr[:w], ol[:w], on[:w]
+
+
+@njit(cache=True)
+def _twin_before(windows, rep, w, s, t):
+    """Whether slot ``t`` of window ``w`` has a twin (same ``rep``) in an earlier slot other than ``s``:
+    slot ``s``'s tie with it is then already applied."""
+    for u in range(t):
+        j = windows[w, u]
+        if u != s and j >= 0 and rep[j] == rep[windows[w, t]]:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _winner_part_cert(pre, err, cell, windows, rep, w, s, px, py, pr, pl, pn, layer, S, SG):
+    """Certified :func:`relugeo.kernels.cpu._winner_part`: the part of a ring (vertex radii ``pr``)
+    where slot ``s`` of window ``w`` wins. Returns (px, py, pr, pl, pn, ok), an empty ring when the slot
+    wins nowhere; ``ok`` is False when a sign is undecided.
+
+    Candidates with the same ``rep`` have the same weight row and bias, so their tie is zero on every
+    cell (the lower slot wins), and a candidate's twin adds no tie line of its own. Every other tie is
+    decided by its certified signs at the vertices: one bound at the ring's largest coordinates and
+    radius (``value_bound`` grows with them), vertex by vertex only near zero. ``S``, ``SG`` are scratch
+    at least as long as the ring.
+    """
+    two_d = pre.shape[1] == 3
+    m = windows.shape[1]
+    i = windows[w, s]
+    for t in range(m):
+        j = windows[w, t]
+        if t == s or j < 0:
+            continue
+        if rep[i] == rep[j]:
+            if t < s:
+                return px[:0], py[:0], pr[:0], pl[:0], pn[:0], True
+            continue
+        if _twin_before(windows, rep, w, s, t):
+            continue
+        a, b, c, ea, eb, ec = tie_bound(pre, err, cell, i, j)
+        nv = px.shape[0]
+        mx = 0.0
+        my = 0.0
+        mr = 0.0
+        for q in range(nv):
+            S[q] = a * px[q] + b * py[q] + c
+            mx = max(mx, abs(px[q]))
+            my = max(my, abs(py[q]))
+            mr = max(mr, pr[q])
+        ep = value_bound(a, b, c, ea, eb, ec, mx, my, mr)[1]
+        pos = False
+        neg = False
+        for q in range(nv):
+            v = S[q]
+            e = ep
+            if abs(v) <= e:
+                v, e = value_bound(a, b, c, ea, eb, ec, px[q], py[q], pr[q])
+                S[q] = v
+            if v > e:
+                SG[q] = 1
+                pos = True
+            elif v < -e:
+                SG[q] = -1
+                neg = True
+            else:
+                return px[:0], py[:0], pr[:0], pl[:0], pn[:0], False
+        if not pos:
+            return px[:0], py[:0], pr[:0], pl[:0], pn[:0], True
+        if not neg:
+            continue
+        if two_d:
+            px, py, pr, pl, pn = _keep_positive_cert(px, py, pr, pl, pn, S, SG, a, b, c, ea, eb, ec, layer,
+                                                     w * m + t)
+            continue
+        if abs(a) <= ea:
+            return px[:0], py[:0], pr[:0], pl[:0], pn[:0], False
+        root = -c / a
+        end = 0 if a > 0.0 else 1
+        px = px.copy()
+        pr = pr.copy()
+        pl = pl.copy()
+        pn = pn.copy()
+        px[end] = root
+        pr[end] = _root_radius(a, c, ea, ec, root)
+        pl[end] = layer
+        pn[end] = w * m + t
+        if px[1] - pr[1] <= px[0] + pr[0]:
+            # the ends' order is not certified in float64
+            return px[:0], py[:0], pr[:0], pl[:0], pn[:0], False
+    return px, py, pr, pl, pn, True
+
+
+@njit(cache=True)
+def _max_pieces_cert(pre, err, cell, vx, vy, vr, elay, eneu, st, en, layer, windows, rep):
+    """Certified :func:`relugeo.kernels.cpu._max_pieces`: rings (qx, qy, qr, ql, qn, qoff), winners
+    qwin (P, W) and ok (False when a sign is undecided; the pieces are then meaningless)."""
+    n_win = windows.shape[0]
+    qx = vx[st:en].copy()
+    qy = vy[st:en].copy()
+    qr = vr[st:en].copy()
+    ql = elay[st:en].copy()
+    qn = eneu[st:en].copy()
+    qoff = np.array([0, en - st], dtype=np.int64)
+    qwin = np.zeros((1, n_win), dtype=np.int64)
+    # a ring gains at most one vertex per tie it is clipped by
+    S = np.empty(en - st + windows.size)
+    SG = np.empty(en - st + windows.size, dtype=np.int8)
+    for w in range(n_win):
+        nx = np.empty(qx.shape[0])
+        ny = np.empty(qx.shape[0])
+        nr = np.empty(qx.shape[0])
+        nl = np.empty(qx.shape[0], dtype=np.int32)
+        nn = np.empty(qx.shape[0], dtype=np.int32)
+        noff = np.zeros(qoff.shape[0], dtype=np.int64)
+        nwin = np.empty(qwin.shape, dtype=np.int64)
+        npc = 0
+        for p in range(qoff.shape[0] - 1):
+            a0 = qoff[p]
+            a1 = qoff[p + 1]
+            for s in range(windows.shape[1]):
+                if windows[w, s] < 0:
+                    continue
+                px, py, pr, pl, pn, ok = _winner_part_cert(pre, err, cell, windows, rep, w, s, qx[a0:a1],
+                                                           qy[a0:a1], qr[a0:a1], ql[a0:a1], qn[a0:a1], layer, S,
+                                                           SG)
+                if not ok:
+                    return qx, qy, qr, ql, qn, qoff, qwin, False
+                m = px.shape[0]
+                if m == 0:
+                    continue
+                v0 = noff[npc]
+                nx = _grow(nx, v0 + m)
+                ny = _grow(ny, v0 + m)
+                nr = _grow(nr, v0 + m)
+                nl = _grow(nl, v0 + m)
+                nn = _grow(nn, v0 + m)
+                noff = _grow(noff, npc + 2)
+                nwin = _grow(nwin, npc + 1)
+                nx[v0 : v0 + m] = px
+                ny[v0 : v0 + m] = py
+                nr[v0 : v0 + m] = pr
+                nl[v0 : v0 + m] = pl
+                nn[v0 : v0 + m] = pn
+                nwin[npc] = qwin[p]
+                nwin[npc, w] = s
+                npc += 1
+                noff[npc] = v0 + m
+        qx, qy, qr, ql, qn = nx, ny, nr, nl, nn
+        qoff = noff[: npc + 1].copy()
+        qwin = nwin[:npc].copy()
+    return qx, qy, qr, ql, qn, qoff, qwin, True
+
+
+@njit(cache=True, nogil=True)
+def split_cells_max_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, windows, rep):
+    """Certified :func:`relugeo.kernels.cpu.split_cells_max` (2-D polygons or 1-D intervals).
+
+    ``err`` (k + 1, n) bounds the errors of the layer's cell maps, ``vr`` (V,)
+    the vertices' (see the module's docstring); ``rep`` (n,) int64 names each
+    neuron's first twin (same weight row and bias). Returns the children as
+    ``split_cells_max`` does, with their vertex radii ``cr`` (V,) after ``cy``,
+    and ``undecided`` (C,) uint8: cells with a sign the bounds cannot decide,
+    which get no children here.
+    """
+    C = pre.shape[0]
+    npieces = np.zeros(C, dtype=np.int64)
+    nverts = np.zeros(C, dtype=np.int64)
+    undecided = np.zeros(C, dtype=np.uint8)
+    for cell in range(C):
+        out = _max_pieces_cert(pre, err, cell, vx, vy, vr, elay, eneu, off[cell], off[cell + 1], layer, windows,
+                               rep)
+        if not out[7]:
+            undecided[cell] = 1
+            continue
+        npieces[cell] = out[5].shape[0] - 1
+        nverts[cell] = out[5][-1]
+    piece_start = np.zeros(C + 1, dtype=np.int64)
+    vert_start = np.zeros(C + 1, dtype=np.int64)
+    for cell in range(C):
+        piece_start[cell + 1] = piece_start[cell] + npieces[cell]
+        vert_start[cell + 1] = vert_start[cell] + nverts[cell]
+    NC = piece_start[C]
+    V = vert_start[C]
+    coff = np.zeros(NC + 1, dtype=np.int64)
+    cx = np.empty(V)
+    cy = np.empty(V)
+    cr = np.empty(V)
+    cl = np.empty(V, dtype=np.int32)
+    cn = np.empty(V, dtype=np.int32)
+    cparent = np.empty(NC, dtype=np.int64)
+    cwin = np.empty((NC, windows.shape[0]), dtype=np.int64)
+    for cell in range(C):
+        if undecided[cell]:
+            continue
+        qx, qy, qr, ql, qn, qoff, qwin, _ = _max_pieces_cert(pre, err, cell, vx, vy, vr, elay, eneu, off[cell],
+                                                             off[cell + 1], layer, windows, rep)
+        p0 = piece_start[cell]
+        v0 = vert_start[cell]
+        nv = nverts[cell]
+        cx[v0 : v0 + nv] = qx[:nv]
+        cy[v0 : v0 + nv] = qy[:nv]
+        cr[v0 : v0 + nv] = qr[:nv]
+        cl[v0 : v0 + nv] = ql[:nv]
+        cn[v0 : v0 + nv] = qn[:nv]
+        for p in range(npieces[cell]):
+            coff[p0 + p + 1] = v0 + qoff[p + 1]
+            cparent[p0 + p] = cell
+            cwin[p0 + p] = qwin[p]
+    return coff, cx, cy, cr, cl, cn, cparent, cwin, undecided

@@ -19,6 +19,14 @@ the exact value for the network's float64 weights read as dyadic rationals:
   (the others get their exact sign). The pieces go back to the kernels, which
   split them by the remaining neurons with the settled ones held fixed.
 
+A max layer (max-pooling) splits a cell by the ties ``z_i - z_j`` of each
+window's candidates; the kernel bounds each difference like a neuron's value
+(:func:`relugeo.kernels.certified.split_cells_max_cert`), and a cell with a
+tie it cannot decide is split by the whole layer in exact arithmetic
+(:meth:`Certifier.split_max`). Tie edges carry (layer, w * m + t) during the
+walk, so that their exact line is known; the leaves get the partition's
+label (layer, w).
+
 A region is therefore reported iff it has positive area (length) in exact
 arithmetic. Vertex coordinates stay float64 constructions, each within its
 stored radius of the exact vertex.
@@ -43,18 +51,14 @@ MAX_DENSE_ENTRIES = 1 << 25  # an operator formed as a matrix for certified pred
 
 
 def check_supported(net: PWANet, device: str) -> None:
-    """Raise a clear error for what certified predicates do not cover."""
+    """Raise a clear error for what certified predicates do not cover: the GPU, and operator layers
+    too large to form as matrices (two-slope and max layers are covered)."""
     if device == "cuda":
         raise ValueError(
             "predicates='certified' runs on the CPU: device must be 'cpu' or 'auto'; got device='cuda' "
             "(use predicates='tolerance' on the GPU)"
         )
     for j, layer in enumerate(net.layers):
-        if layer.is_max:
-            raise ValueError(
-                f"predicates='certified' needs two-slope layers; layer {j} is a max layer. "
-                "Use predicates='tolerance' for this network"
-            )
         if not layer.is_dense and layer.weight.shape[0] * layer.weight.shape[1] > MAX_DENSE_ENTRIES:
             raise ValueError(
                 f"predicates='certified' forms operator layers as matrices; layer {j} ({layer.weight!r}) has "
@@ -118,7 +122,8 @@ def error_table(net: PWANet, basis: np.ndarray, origins: np.ndarray, origin_err:
     for j in range(1, len(net.hidden)):
         s = mags[j - 1][2]
         WT, bias, _ = mags[j]
-        ME = (ME * s) @ WT  # one product for the magnitudes and the errors
+        # one product for the magnitudes and the errors
+        ME = (_pooled(ME, net.layers[j - 1]) if s is None else ME * s) @ WT
         A, E = ME[:k1], ME[k1:]
         A[-1] += bias
         E += _gamma(3 * WT.shape[0] + 8) * A
@@ -127,13 +132,23 @@ def error_table(net: PWANet, basis: np.ndarray, origins: np.ndarray, origin_err:
     return out
 
 
+def _pooled(ME: np.ndarray, layer) -> np.ndarray:
+    """Bounds (rows, n_act) on a max layer's outputs from bounds ``ME`` (rows, n_out) >= 0 on its
+    pre-activations: a window's output is one of its candidates, a kept neuron itself."""
+    w = layer.windows
+    win = np.where(w >= 0, ME[:, np.maximum(w, 0)], 0.0).max(axis=2)
+    return np.concatenate([win, ME[:, layer.keep]], axis=1)
+
+
 def _magnitudes(net: PWANet) -> list:
-    """Per layer: ``|W|`` transposed (n_in, n_out), ``|b|`` and ``|slope| + |1 - slope|`` (hidden layers;
-    None for the logits); cached on the net, as :meth:`PWANet.weight_t` caches its transposes."""
+    """Per layer: ``|W|`` transposed (n_in, n_out), ``|b|`` and ``|slope| + |1 - slope|`` (two-slope
+    layers; None for max layers and the logits); cached on the net, as :meth:`PWANet.weight_t` caches
+    its transposes."""
     cache = net.__dict__.get("_certify_magnitudes")
     if cache is None:
         cache = [(np.ascontiguousarray(np.abs(layer.weight).T), np.abs(layer.bias),
-                  np.abs(layer.slopes) + np.abs(1.0 - layer.slopes) if j < len(net.hidden) else None)
+                  np.abs(layer.slopes) + np.abs(1.0 - layer.slopes)
+                  if j < len(net.hidden) and not layer.is_max else None)
                  for j, layer in enumerate(net.layers)]
         net.__dict__["_certify_magnitudes"] = cache
     return cache
@@ -210,9 +225,12 @@ class Certifier:
     @functools.cached_property
     def _post_scales(self) -> list:
         """Per hidden layer, ints (active (n,), inactive (n,), es): an activation is ``z * active / 2**es``
-        where the neuron is active, ``z * inactive / 2**es`` (its slope) elsewhere."""
+        where the neuron is active, ``z * inactive / 2**es`` (its slope) elsewhere (None for max layers)."""
         out = []
         for layer in self.net.hidden:
+            if layer.is_max:
+                out.append(None)
+                continue
             slopes = [Fraction(float(s)) for s in layer.slopes]
             es = max(s.denominator.bit_length() - 1 for s in slopes)
             inactive = np.array([s.numerator << (es - (s.denominator.bit_length() - 1)) for s in slopes],
@@ -273,10 +291,16 @@ class Certifier:
 
     def _inputs(self, root: int, pattern: np.ndarray, layer: int) -> tuple:
         """Exact input (P (n_prev, k + 1), e) of hidden layer ``layer`` >= 1 on the cell of ``pattern``:
-        the previous layer's map, times its slope where inactive."""
+        the previous layer's map, times its slope where inactive (a max layer's: the rows of each window's
+        winner, then of the kept neurons)."""
         key = ("in",) + self._prefix(root, pattern, layer)
         if key not in self._cache:
             M, e = self.maps(root, pattern, layer - 1)
+            prev = self.net.layers[layer - 1]
+            if prev.is_max:
+                rows = np.concatenate([self._window_rows(pattern, layer - 1), prev.keep])
+                self._cache[key] = (M[rows], e)
+                return self._cache[key]
             bits = np.unpackbits(pattern.view(np.uint8), bitorder="little")
             on = bits[self._offsets[layer - 1] : self._offsets[layer]].astype(bool)
             active, inactive, es = self._post_scales[layer - 1]
@@ -314,11 +338,31 @@ class Certifier:
             self._cache[rkey] = tuple(int(v) for v in M)
         return self._cache[rkey]
 
+    def _window_rows(self, pattern: np.ndarray, layer: int) -> np.ndarray:
+        """The neuron that wins each window of max layer ``layer`` on the cell of ``pattern``, (W,) int64."""
+        windows = self.net.layers[layer].windows
+        bits = np.unpackbits(pattern.view(np.uint8), bitorder="little")
+        on = bits[self._offsets[layer] : self._offsets[layer] + windows.size].reshape(windows.shape)
+        return windows[np.arange(len(windows)), on.argmax(axis=1)]
+
+    def _label_row(self, root, pattern, lay: int, neu: int) -> tuple:
+        """Exact map, in ints as :meth:`int_row`, whose zero set an edge label (lay, neu) with ``lay >= 0``
+        names: a neuron's, or for a max layer the tie ``z_s - z_t`` of window ``neu // m``'s winner ``s``
+        (from ``pattern``) and the slot ``neu % m`` it beat."""
+        layer = self.net.layers[lay]
+        if not layer.is_max:
+            return self.int_row(root, pattern, lay, neu)
+        w, t = divmod(neu, layer.windows.shape[1])
+        s = int(self._window_rows(pattern, lay)[w])
+        win = self.int_row(root, pattern, lay, s)
+        lost = self.int_row(root, pattern, lay, int(layer.windows[w, t]))
+        return tuple(p - q for p, q in zip(win, lost))
+
     def _int_line(self, root, pattern, lay, neu) -> tuple:
         """Exact line (a, b, c) in ints (times a positive constant) of a polygon's edge label: a neuron's
-        zero set, or the domain's edge -1 - neu."""
+        zero set, a max layer's tie, or the domain's edge -1 - neu."""
         if lay >= 0:
-            return self.int_row(root, pattern, int(lay), int(neu))
+            return self._label_row(root, pattern, int(lay), int(neu))
         j = -1 - int(neu)
         (x0, y0), (x1, y1) = self.domain[j], self.domain[(j + 1) % len(self.domain)]
         line = (y0 - y1, x1 - x0, x0 * y1 - x1 * y0)
@@ -330,7 +374,7 @@ class Certifier:
         domain's end -1 - neu."""
         if lay < 0:
             return self.domain[-1 - int(neu)][0]
-        a, c = self.int_row(root, pattern, int(lay), int(neu))
+        a, c = self._label_row(root, pattern, int(lay), int(neu))
         return Fraction(-c, a)
 
     # -- the exact fallback --------------------------------------------------------------------
@@ -562,6 +606,100 @@ class Certifier:
                                           batch.elay, batch.eneu, *tail)
 
 
+    # -- max layers ----------------------------------------------------------------------------
+    def _twins(self, layer: int) -> np.ndarray:
+        """(n,) int64: for each neuron of max layer ``layer``, the first neuron with the same weight row and
+        bias (its pre-activation is the same on every cell, exactly)."""
+        key = ("twins", layer)
+        if key not in self._cache:
+            lyr = self.net.layers[layer]
+            first: dict = {}
+            self._cache[key] = np.array([first.setdefault(lyr.weight[i].tobytes() + lyr.bias[i].tobytes(), i)
+                                         for i in range(lyr.n_out)], dtype=np.int64)
+        return self._cache[key]
+
+    def split_max(self, batch):
+        """Split every cell of ``batch`` by the ties of max layer ``batch.layer``: the certified kernel
+        where its bounds decide every sign, exact arithmetic for the other cells (:meth:`_exact_max`).
+        Returns the children with the next layer's map, as :func:`relugeo.regions.engine.split_max_batch`."""
+        from .engine import max_children
+
+        layer = self.net.layers[batch.layer]
+        vy = batch.vy if self.k == 2 else np.zeros(len(batch.vx))
+        coff, cx, cy, cr, cl, cn, cparent, cwin, undecided = ck.split_cells_max_cert(
+            batch.pre, self.err[batch.layer], batch.off, batch.vx, vy, batch.vr, batch.elay, batch.eneu,
+            batch.layer, layer.windows, self._twins(batch.layer))
+        cells = np.flatnonzero(undecided).tolist()
+        if cells:
+            parts = [self._exact_max(batch, c) for c in cells]
+            sizes = np.concatenate([np.diff(coff)] + [np.array([len(r[0]) for r in p], dtype=np.int64)
+                                                      for p in parts])
+            coff = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+            rings = [r for p in parts for r in p]
+            cx, cy, cr = (np.concatenate([v] + [np.array([x[j] for r in rings for x in r[0]], dtype=np.float64)])
+                          for j, v in enumerate((cx, cy, cr)))
+            lab = np.array([lb for r in rings for lb in r[1]], dtype=np.int32).reshape(-1, 2)
+            cl = np.concatenate([cl, lab[:, 0]])
+            cn = np.concatenate([cn, lab[:, 1]])
+            cparent = np.concatenate([cparent, np.repeat(cells, [len(p) for p in parts])]).astype(np.int64)
+            cwin = np.concatenate([cwin, np.array([r[2] for r in rings], dtype=np.int64).reshape(-1, cwin.shape[1])])
+        return max_children(self.net, batch, coff, cx, cy, cl, cn, cparent, cwin, cr)
+
+    def _exact_max(self, batch, c: int) -> list:
+        """Cell ``c`` of ``batch`` split exactly by its max layer's ties, window after window (the kernel's
+        order and rules, exact signs; a piece is kept iff its exact area (length) is positive).
+
+        Returns the pieces as (vertices, labels, winners): vertices (x, y, radius) in float64, each within
+        its radius of the exact vertex; labels (lay, neu) of the edge leaving each vertex (an interval's
+        two ends); winners the winning slot of every window.
+        """
+        self.n_exact_cells += 1
+        layer = batch.layer
+        windows = self.net.layers[layer].windows
+        root = int(batch.root[c])
+        pat = batch.pat[c]
+        st, en = int(batch.off[c]), int(batch.off[c + 1])
+        labels = list(zip(batch.elay[st:en].tolist(), batch.eneu[st:en].tolist()))
+        M = self.maps(root, pat, layer)[0]
+        rows = [tuple(int(v) for v in row) for row in M]
+        if self.k == 2:
+            lines = [self._int_line(root, pat, lay, neu) for lay, neu in labels]
+            pieces = [([_meet(lines[q - 1], lines[q]) for q in range(len(lines))], labels, lines, ())]
+        else:
+            pieces = [([self._end(root, pat, lay, neu) for lay, neu in labels], labels, None, ())]
+        m = windows.shape[1]
+        for w in range(len(windows)):
+            out = []
+            for piece in pieces:
+                for s in np.flatnonzero(windows[w] >= 0).tolist():
+                    part = piece[:3]
+                    for t in np.flatnonzero(windows[w] >= 0).tolist():
+                        if t == s or part is None:
+                            continue
+                        diff = tuple(p - q for p, q in zip(rows[windows[w, s]], rows[windows[w, t]]))
+                        part = _keep_winner(part, diff, t < s, (layer, w * m + t), self.k)
+                    if part is not None:
+                        out.append(part + (piece[3] + (s,),))
+            pieces = out
+        if self.k == 2:
+            # a vertex's float coordinates are X / W correctly rounded: within U of it, relative
+            return [([(X / W, Y / W, max(abs(X / W), abs(Y / W)) * (2 * U) + 2.0**-1074) for X, Y, W in verts],
+                     labs, wins) for verts, labs, _, wins in pieces]
+        return [([(float(x), 0.0, _up(abs(Fraction(float(x)) - x))) for x in ends], labs, wins)
+                for ends, labs, _, wins in pieces]
+
+    def public_labels(self, batch):
+        """``batch`` with the labels of max-layer tie edges (layer, w * m + t) written as the partition's
+        (layer, w): the window, whatever slot it beat."""
+        eneu = batch.eneu
+        for j, layer in enumerate(self.net.hidden):
+            if layer.is_max:
+                eneu = np.where(batch.elay == j, eneu // layer.windows.shape[1], eneu).astype(np.int32)
+        if eneu is not batch.eneu:
+            batch = dataclasses.replace(batch, eneu=eneu)
+        return batch
+
+
 def for_slice(net: PWANet, slice_, centre: np.ndarray, roots) -> Certifier:
     """The certifier of a partition of ``slice_`` computed in coordinates centred on ``centre``
     (see :func:`for_roots`)."""
@@ -669,3 +807,30 @@ def _split_interval(ends, labels, z, linear, layer):
     points = sorted(cuts)
     bounds = [(t0, labels[0])] + [(t, (layer, cuts[t])) for t in points] + [(t1, labels[1])]
     return [([(bounds[p][0],), (bounds[p + 1][0],)], [bounds[p][1], bounds[p + 1][1]]) for p in range(len(bounds) - 1)]
+
+
+def _keep_winner(part, diff: tuple, lower: bool, label: tuple, k: int):
+    """The part of a piece (vertices, labels, lines) where the tie ``diff`` (ints (a, [b,] c)) is >= 0, or
+    None when it has no positive area (length). A tie zero on the whole piece is lost by the higher
+    slot: ``lower`` says the other candidate has the lower slot. Vertices are homogeneous int points
+    (2-D) or Fractions (1-D); a new edge gets ``label``."""
+    verts, labels, lines = part
+    if not any(diff):
+        return None if lower else part
+    if k == 1:
+        vals = [diff[0] * t + diff[1] for t in verts]
+    else:
+        vals = [diff[0] * X + diff[1] * Y + diff[2] * W for X, Y, W in verts]
+    if max(vals) <= 0:
+        return None
+    if min(vals) >= 0:
+        return part
+    if k == 1:
+        end = 0 if diff[0] > 0 else 1
+        verts, labels = list(verts), list(labels)
+        verts[end] = Fraction(-diff[1], diff[0])
+        labels[end] = label
+        return verts, labels, lines
+    # _split_polygon names a new edge (layer, neuron): the label's two ints
+    piece = next(p for p in _split_polygon(verts, labels, lines, [(label[1], diff)], label[0]) if p[3] == (1,))
+    return piece[0], piece[1], piece[2]

@@ -201,7 +201,7 @@ def local_complexity(
     predicates : {"tolerance", "certified"}, default "tolerance"
         Exact method: how hidden neurons' signs are decided (see
         :func:`relugeo.partition`). "certified" counts every region and neuron
-        of positive measure in exact arithmetic (CPU, dense two-slope layers);
+        of positive measure in exact arithmetic (CPU; two-slope and max layers);
         the logits' zero sets (``layers="all"``) keep the tolerance rule.
     density_kd : bool, default False
         Exact method, P >= 3: also compute ``boundary_density``, the (P-1)-measure

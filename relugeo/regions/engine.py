@@ -290,16 +290,27 @@ def _apply_to_children(layer, nxt, parent_pre: np.ndarray, cpat: np.ndarray, bit
     return out
 
 
-def split_max_batch(net: PWANet, batch: CellBatch, tol: float) -> CellBatch:
+def split_max_batch(net: PWANet, batch: CellBatch, tol: float, certifier=None) -> CellBatch:
     """Split every cell of ``batch`` by the ties of max layer ``batch.layer``; return the
-    children with the map of the next layer (or of the logits) on each."""
+    children with the map of the next layer (or of the logits) on each (with a ``certifier``,
+    by its certified kernels and exact fallback: :meth:`relugeo.regions.certify.Certifier.split_max`)."""
     if isinstance(batch, engine_kd.CellBatchKD):
         return engine_kd.split_max_batch(net, batch, tol)
+    if certifier is not None:
+        return certifier.split_max(batch)
     layer = net.layers[batch.layer]
-    k = batch.pre.shape[1] - 1
     coff, cx, cy, cl, cn, cparent, cwin = cpu.split_cells_max(
         batch.pre, batch.off, batch.vx, batch.vy, batch.elay, batch.eneu, batch.uscale, tol, batch.layer,
         layer.windows)
+    return max_children(net, batch, coff, cx, cy, cl, cn, cparent, cwin)
+
+
+def max_children(net: PWANet, batch: CellBatch, coff, cx, cy, cl, cn, cparent, cwin, cr=None) -> CellBatch:
+    """The children of max layer ``batch.layer`` from their rings (``coff`` (NC + 1,), ``cx, cy, cl, cn``
+    and the vertex radii ``cr`` (V,)), parents ``cparent`` (NC,) and winning slots ``cwin`` (NC, W):
+    their patterns and the next layer's map on each."""
+    layer = net.layers[batch.layer]
+    k = batch.pre.shape[1] - 1
     n_win, m = layer.windows.shape
     # pattern: bit (window * m + winning slot) of this layer
     cpat = batch.pat[cparent]
@@ -314,7 +325,8 @@ def split_max_batch(net: PWANet, batch: CellBatch, tol: float) -> CellBatch:
     nxt = net.layers[batch.layer + 1]
     pre = nxt.linear(out.reshape(-1, out.shape[2])).reshape(len(out), k + 1, nxt.n_out)
     pre[:, k, :] += nxt.bias
-    return CellBatch(batch.layer + 1, pre, coff, cx, cy, cl, cn, cpat, batch.root[cparent], batch.uscale[cparent])
+    return CellBatch(batch.layer + 1, pre, coff, cx, cy, cl, cn, cpat, batch.root[cparent], batch.uscale[cparent],
+                     cr)
 
 
 def _groups(sizes: np.ndarray, limit: int) -> list[tuple[int, int]]:
@@ -483,11 +495,11 @@ def _walk(stack, net, tol, batch_cells, max_regions, depth, device="cpu", certif
         batch = item
         pending -= batch.n_cells
         if batch.layer == depth:
-            yield batch
+            yield batch if certifier is None else certifier.public_labels(batch)
             done += batch.n_cells
             continue
         if net.layers[batch.layer].is_max:
-            children = split_max_batch(net, batch, tol)
+            children = split_max_batch(net, batch, tol, certifier)
             pending += children.n_cells
             _check_limit(max_regions, done + pending, batch.layer)
             nc = children.n_cells

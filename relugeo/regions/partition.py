@@ -480,8 +480,8 @@ def partition(
         tolerance vanish). "certified": the sign of the exact value for the float
         weights read as dyadic rationals, by float64 with rigorous error bounds and
         exact arithmetic where the bounds cannot decide; a region is reported iff
-        its exact area (length) is positive. Certified runs on the CPU and needs a
-        network of dense two-slope layers (``tol`` is then unused).
+        its exact area (length) is positive. Certified runs on the CPU, on networks
+        of two-slope and max (max-pooling) layers (``tol`` is then unused).
     parallel : bool, default False
         Walk subtrees of the partition on a pool of ``numba.get_num_threads()``
         threads, each running the kernels (same regions, same order, bit for

@@ -64,6 +64,15 @@ def _tiny_net(sizes, slope: float = 0.0, seed: int = 0):
     return PWANet(layers)
 
 
+def _tiny_pooled_net():
+    """A ReLU layer of 4, a max layer of two windows of 2, 2 logits."""
+    from ..nets.pwanet import AffineLayer, PWANet
+
+    first, last = _tiny_net((2, 4, 2)).layers
+    pool = AffineLayer(np.eye(4), np.zeros(4), None, np.array([[0, 1], [2, 3]]), np.zeros(0, dtype=np.int64))
+    return PWANet([first, pool, AffineLayer(last.weight[:, :2].copy(), last.bias, None)])
+
+
 def _stages(family: str = "planar") -> list[tuple[str, Callable[[], None]]]:
     from .complexity import local_complexity
     from .partition import partition
@@ -103,6 +112,9 @@ def _stages(family: str = "planar") -> list[tuple[str, Callable[[], None]]]:
         partition(deep, Slice.square(np.zeros(2), np.eye(2), 1.0), predicates="certified").verify()
         partition(deep, Slice.segment(np.array([-1.0, 0.0]), np.array([1.0, 0.5])), predicates="certified")
         local_complexity(wide, X, 0.5, dim=2, predicates="certified")
+        pooled = _tiny_pooled_net()
+        partition(pooled, Slice.square(np.zeros(2), np.eye(2), 1.0), predicates="certified")
+        partition(pooled, Slice.segment(np.array([-1.0, 0.0]), np.array([1.0, 0.5])), predicates="certified")
 
     return {
         "planar": [("2-D partition", part2), ("1-D partition", part1), ("2-D local complexity", lc2),
