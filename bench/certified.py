@@ -4,7 +4,7 @@ Run from ``bench/``::
 
     NUMBA_NUM_THREADS=1 python certified.py [--rounds N] [CASE ...]
 
-Prints, per partition case (and a quantised anchor net), or only the named
+Prints, per partition case (and a quantised anchor net and a max-pool CNN), or only the named
 ones, the region counts of both modes, the median wall seconds of each (``N``
 alternating rounds, default 3), their ratio, the ratio of the median CPU
 seconds (the process's, so other jobs on a shared machine count less), how
@@ -18,10 +18,24 @@ import os
 import time
 
 import numpy as np
-from nets import partition_cases
+import torch
+from nets import Case, partition_cases
 from test_certified_speed import quantised_case
+from torch import nn
 
 import relugeo as rg
+
+
+def maxpool_case() -> Case:
+    """A 1x8x8 conv8-maxpool2-fc32-10 ReLU CNN (seed 0) on the square through three digit zeros."""
+    from sklearn.datasets import load_digits
+
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                           nn.Linear(8 * 4 * 4, 32), nn.ReLU(), nn.Linear(32, 10))
+    X = load_digits().data / 16.0
+    net = rg.from_torch(module, input_shape=(1, 8, 8))
+    return Case("digits cnn c8-maxpool2-fc32", module, net, rg.Slice.through(*X[[0, 10, 20]]))
 
 
 def alternate_cpu(fns, rounds: int) -> tuple[list[float], list[float]]:
@@ -42,7 +56,7 @@ def main() -> None:
     parser.add_argument("cases", nargs="*", help="case names (default: all)")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    for case in partition_cases() + [quantised_case()]:
+    for case in partition_cases() + [quantised_case(), maxpool_case()]:
         if args.cases and case.name not in args.cases:
             continue
         cert = rg.partition(case.net, case.slice, predicates="certified")

@@ -26,6 +26,7 @@ from test_partition import to_pwanet
 import relugeo as rg
 from relugeo.kernels.certified import crossing_radius, meet_radius, value_bound
 from relugeo.regions.certify import Certifier
+from relugeo.regions import warmup
 from relugeo.regions.complexity import cross_polytope, frame
 
 
@@ -101,6 +102,7 @@ def test_exact_fallback_evaluates_only_the_undecided_neuron(monkeypatch, row):
     layers = [hidden(rows[:, :2], rows[:, 2]), hidden(rng.normal(size=(3, 11)), rng.normal(size=3) * 0.5), readout(3)]
     exact_rows = set()
     int_row = Certifier.int_row
+    warmup.ensure_compiled("certified")  # its first compilation runs certified partitions of its own
 
     def recorded(self, root, pattern, layer, neuron):
         exact_rows.add((layer, neuron))
