@@ -20,6 +20,7 @@ from test_partition_mixed import mixed_net
 
 import relugeo as rg
 from relugeo.kernels.certified import tie_bound
+from relugeo.regions.certify import Certifier
 from relugeo.regions.complexity import cross_polytope, frame
 
 
@@ -175,3 +176,27 @@ def test_tie_bound_holds_against_exact_arithmetic():
                 exact = (Fraction(pre[0, r, 0]) + d0 * Fraction(err[r, 0])
                          - Fraction(pre[0, r, 1]) - d1 * Fraction(err[r, 1]))
                 assert abs(exact - Fraction(coefs[r])) <= Fraction(coefs[3 + r])
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_pool_after_relu_decides_dead_units_from_the_pattern(k, monkeypatch):
+    # a CNN's ReLU -> max-pool: where both units of a window are off, their tie is zero on the whole
+    # cell, and a unit that is on beats one that is off; the cells' patterns decide both, so far fewer
+    # cells go to exact arithmetic (none in 1-D; in 2-D ties through a vertex where two units' lines meet remain)
+    rng = np.random.default_rng(5)
+    windows = np.arange(8).reshape(4, 2)
+    layers = [hidden(rng.normal(size=(8, 2)), rng.normal(size=8) * 0.5), pool(np.eye(8), np.zeros(8), windows),
+              hidden(rng.normal(size=(3, 4)), rng.normal(size=3) * 0.5, 0.1), readout(3)]
+    case = Case("relu_then_pool", layers, *(plane() if k == 2 else line_x(-2.0, 2.0)))
+    part = assert_exact(case, predicates="certified")
+    assert part.verify()["ok"]
+    known = Certifier._equal_on_cells
+
+    def twins_only(self, batch):
+        rep, above = known(self, batch)
+        return np.repeat(self._twins(batch.layer)[None, :], batch.n_cells, axis=0), np.zeros_like(above)
+
+    monkeypatch.setattr(Certifier, "_equal_on_cells", twins_only)
+    slow = assert_exact(case, predicates="certified")
+    assert part.n_exact_cells < slow.n_exact_cells
+    assert k == 2 or part.n_exact_cells == 0

@@ -624,13 +624,14 @@ def _twin_before(windows, rep, w, s, t):
 
 
 @njit(cache=True)
-def _winner_part_cert(pre, err, cell, windows, rep, w, s, px, py, pr, pl, pn, layer, S, SG):
+def _winner_part_cert(pre, err, cell, windows, rep, above, w, s, px, py, pr, pl, pn, layer, S, SG):
     """Certified :func:`relugeo.kernels.cpu._winner_part`: the part of a ring (vertex radii ``pr``)
     where slot ``s`` of window ``w`` wins. Returns (px, py, pr, pl, pn, ok), an empty ring when the slot
     wins nowhere; ``ok`` is False when a sign is undecided.
 
-    Candidates with the same ``rep`` have the same weight row and bias, so their tie is zero on every
-    cell (the lower slot wins), and a candidate's twin adds no tie line of its own. Every other tie is
+    Candidates with the same ``rep`` (the cell's row of it) are equal on the whole cell, so their tie is
+    zero there (the lower slot wins), and a candidate's twin adds no tie line of its own. A candidate
+    positive inside the cell (``above``) beats one that is zero on it (``rep`` equal to n). Every other tie is
     decided by its certified signs at the vertices: one bound at the ring's largest coordinates and
     radius (``value_bound`` grows with them), vertex by vertex only near zero. ``S``, ``SG`` are scratch
     at least as long as the ring.
@@ -648,6 +649,10 @@ def _winner_part_cert(pre, err, cell, windows, rep, w, s, px, py, pr, pl, pn, la
             continue
         if _twin_before(windows, rep, w, s, t):
             continue
+        if above[i] == 1 and rep[j] == pre.shape[2]:
+            continue
+        if rep[i] == pre.shape[2] and above[j] == 1:
+            return px[:0], py[:0], pr[:0], pl[:0], pn[:0], True
         a, b, c, ea, eb, ec = tie_bound(pre, err, cell, i, j)
         nv = px.shape[0]
         mx = 0.0
@@ -702,7 +707,7 @@ def _winner_part_cert(pre, err, cell, windows, rep, w, s, px, py, pr, pl, pn, la
 
 
 @njit(cache=True)
-def _max_pieces_cert(pre, err, cell, vx, vy, vr, elay, eneu, st, en, layer, windows, rep):
+def _max_pieces_cert(pre, err, cell, vx, vy, vr, elay, eneu, st, en, layer, windows, rep, above):
     """Certified :func:`relugeo.kernels.cpu._max_pieces`: rings (qx, qy, qr, ql, qn, qoff), winners
     qwin (P, W) and ok (False when a sign is undecided; the pieces are then meaningless)."""
     n_win = windows.shape[0]
@@ -731,7 +736,7 @@ def _max_pieces_cert(pre, err, cell, vx, vy, vr, elay, eneu, st, en, layer, wind
             for s in range(windows.shape[1]):
                 if windows[w, s] < 0:
                     continue
-                px, py, pr, pl, pn, ok = _winner_part_cert(pre, err, cell, windows, rep, w, s, qx[a0:a1],
+                px, py, pr, pl, pn, ok = _winner_part_cert(pre, err, cell, windows, rep, above, w, s, qx[a0:a1],
                                                            qy[a0:a1], qr[a0:a1], ql[a0:a1], qn[a0:a1], layer, S,
                                                            SG)
                 if not ok:
@@ -763,12 +768,14 @@ def _max_pieces_cert(pre, err, cell, vx, vy, vr, elay, eneu, st, en, layer, wind
 
 
 @njit(cache=True, nogil=True)
-def split_cells_max_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, windows, rep):
+def split_cells_max_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, windows, rep, above):
     """Certified :func:`relugeo.kernels.cpu.split_cells_max` (2-D polygons or 1-D intervals).
 
     ``err`` (k + 1, n) bounds the errors of the layer's cell maps, ``vr`` (V,)
-    the vertices' (see the module's docstring); ``rep`` (n,) int64 names each
-    neuron's first twin (same weight row and bias). Returns the children as
+    the vertices' (see the module's docstring); ``rep`` (C, n) int64 names,
+    on each cell, a class of neurons whose pre-activations are equal there
+    exactly (twins: the same weight row and bias; or zero on the whole cell, id
+    n), and ``above`` (C, n) int8 marks with 1 the neurons positive inside each cell. Returns the children as
     ``split_cells_max`` does, with their vertex radii ``cr`` (V,) after ``cy``,
     and ``undecided`` (C,) uint8: cells with a sign the bounds cannot decide,
     which get no children here.
@@ -779,7 +786,7 @@ def split_cells_max_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, windows, 
     undecided = np.zeros(C, dtype=np.uint8)
     for cell in range(C):
         out = _max_pieces_cert(pre, err, cell, vx, vy, vr, elay, eneu, off[cell], off[cell + 1], layer, windows,
-                               rep)
+                               rep[cell], above[cell])
         if not out[7]:
             undecided[cell] = 1
             continue
@@ -804,7 +811,7 @@ def split_cells_max_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, windows, 
         if undecided[cell]:
             continue
         qx, qy, qr, ql, qn, qoff, qwin, _ = _max_pieces_cert(pre, err, cell, vx, vy, vr, elay, eneu, off[cell],
-                                                             off[cell + 1], layer, windows, rep)
+                                                             off[cell + 1], layer, windows, rep[cell], above[cell])
         p0 = piece_start[cell]
         v0 = vert_start[cell]
         nv = nverts[cell]

@@ -618,6 +618,37 @@ class Certifier:
                                          for i in range(lyr.n_out)], dtype=np.int64)
         return self._cache[key]
 
+    def _equal_on_cells(self, batch) -> tuple[np.ndarray, np.ndarray]:
+        """What is known exactly of a max layer's candidates on each cell of ``batch``, from the cell's
+        pattern: ``rep`` (C, n) int64, an id shared by candidates equal on the whole cell (twins, see
+        :meth:`_twins`, and id n for every candidate zero there: no bias, every input a ReLU unit off on
+        the cell), and ``pos`` (C, n) int8, 1 for a candidate positive inside the cell (no bias, no
+        negative weight, inputs on or off, one on at least). A max-pool after a ReLU meets both on most cells.
+        """
+        j = batch.layer
+        lyr = self.net.layers[j]
+        rep = np.repeat(self._twins(j)[None, :], batch.n_cells, axis=0)
+        pos = np.zeros(rep.shape, dtype=np.int8)
+        prev = self.net.layers[j - 1] if j > 0 else None
+        if prev is None or prev.is_max or batch.n_cells == 0:
+            return rep, pos
+        key = ("feeds", j)
+        if key not in self._cache:
+            w = np.asarray(lyr.weight)
+            feeds = (w != 0).astype(np.float32)  # (n, n_prev)
+            self._cache[key] = (feeds, feeds.sum(axis=1), np.asarray(lyr.bias) == 0, (w >= 0).all(axis=1))
+        feeds, n_feeds, unbiased, nonneg = self._cache[key]
+        start = int(sum(self.net.widths[: j - 1]))
+        bits = np.unpackbits(batch.pat.view(np.uint8), axis=1, bitorder="little")[:, start : start + prev.n_out]
+        on = (bits == 1) & (prev.slopes != 1.0)[None, :]  # positive inside the cell
+        off = (bits == 0) & (prev.slopes == 0.0)[None, :]  # exactly zero on the cell
+        n_off = off.astype(np.float32) @ feeds.T
+        n_on = on.astype(np.float32) @ feeds.T
+        zero = unbiased[None, :] & (n_off == n_feeds[None, :])
+        rep[zero] = lyr.n_out
+        pos[unbiased[None, :] & nonneg[None, :] & (n_on > 0) & (n_on + n_off == n_feeds[None, :])] = 1
+        return rep, pos
+
     def split_max(self, batch):
         """Split every cell of ``batch`` by the ties of max layer ``batch.layer``: the certified kernel
         where its bounds decide every sign, exact arithmetic for the other cells (:meth:`_exact_max`).
@@ -628,7 +659,7 @@ class Certifier:
         vy = batch.vy if self.k == 2 else np.zeros(len(batch.vx))
         coff, cx, cy, cr, cl, cn, cparent, cwin, undecided = ck.split_cells_max_cert(
             batch.pre, self.err[batch.layer], batch.off, batch.vx, vy, batch.vr, batch.elay, batch.eneu,
-            batch.layer, layer.windows, self._twins(batch.layer))
+            batch.layer, layer.windows, *self._equal_on_cells(batch))
         cells = np.flatnonzero(undecided).tolist()
         if cells:
             parts = [self._exact_max(batch, c) for c in cells]
