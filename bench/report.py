@@ -576,18 +576,22 @@ def memory_section(mem) -> list[str]:
          "(pieces of `batch_regions` regions) and checks every piece's certificates. Target: about one "
          "million regions in under 4 GiB, and `verify()` no slower than the partition."),
         "",
-        "| case | regions | partition | peak after partition | verify | peak after verify | verified |",
-        "|---|---|---|---|---|---|---|",
+        "| case | regions | partition | peak after partition | verify | verify / partition | peak after verify "
+        "| verified |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in mem["records"]:
         how = f" (streamed, {r['batch_regions']:,} per piece)" if r.get("stream") else ""
         verify = f"{r['verify_s']:.1f} s" if "verify_s" in r else "per piece"
+        ratio = f"{r['verify_s'] / r['partition_s']:.2f}x" if "verify_s" in r else "-"
         peak_v = f"{r['peak_verify_gib']:.2f} GiB" if "peak_verify_gib" in r else "-"
         note = " (includes the first compilation)" if r.get("note") else ""
         lines.append(f"| {r['case']}{how} | {r['regions']:,} | {r['partition_s']:.1f} s{note} "
-                     f"| {r['peak_partition_gib']:.2f} GiB | {verify} | {peak_v} | {r['verified']} |")
+                     f"| {r['peak_partition_gib']:.2f} GiB | {verify} | {ratio} | {peak_v} | {r['verified']} |")
     if mem.get("not_finished"):
         lines += ["", f"Not finished: {mem['not_finished']}."]
+    if mem.get("note"):
+        lines += ["", mem["note"]]
     lines += ["", f"Load average during the run: {fmt_load(mem.get('load_average', ()))}; "
               f"{mem.get('cpu_count')} logical CPUs; threads: {mem['records'][0].get('threads', {}).get('numba_threads')} "
               f"numba ({mem['records'][0].get('threads', {}).get('layer')}).", ""]
