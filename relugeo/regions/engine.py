@@ -98,7 +98,7 @@ class CellBatch:
         return self.pre.shape[0]
 
     def take(self, start: int, stop: int) -> "CellBatch":
-        """Cells ``start:stop`` as their own batch (copies the rings)."""
+        """Cells ``start:stop`` as their own batch: new ring offsets, every other array a view of this batch's."""
         v0, v1 = self.off[start], self.off[stop]
         return CellBatch(
             self.layer,
