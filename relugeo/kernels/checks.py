@@ -80,19 +80,11 @@ def _sweep_overlaps(order, starts, forward, lo, hi, tol, out_e, out_f, out_lo, o
     return n_out
 
 
-def line_order(group: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Edges sorted by line, then by ``lo`` along it: the order (n,) and where each line's run
-    starts in it, with the end last (n_lines + 1,), both int64."""
-    n_lines = int(group.max()) + 1 if len(group) else 0
-    order, starts = key_order(group, lo, n_lines)
-    return order, starts
-
-
 def edge_overlaps(order: np.ndarray, starts: np.ndarray, lo: np.ndarray, hi: np.ndarray, forward: np.ndarray,
                   tol: float):
     """Pairs of edges on one line that overlap from opposite sides.
 
-    Edges in the ``order, starts`` of :func:`line_order`; ``lo <= hi`` (n,)
+    Edges in the ``order, starts`` of :func:`key_order` (by line, then by ``lo``); ``lo <= hi`` (n,)
     float64 are each edge's ends along its line and ``forward`` (n,) bool its
     direction (the side its region lies on). Returns ``(e, f, m0, m1)``: for
     every pair of a forward edge ``e`` and a backward edge ``f`` of one line

@@ -638,7 +638,7 @@ class Certifier:
             feeds = (w != 0).astype(np.float32)  # (n, n_prev)
             self._cache[key] = (feeds, feeds.sum(axis=1), np.asarray(lyr.bias) == 0, (w >= 0).all(axis=1))
         feeds, n_feeds, unbiased, nonneg = self._cache[key]
-        start = int(sum(self.net.widths[: j - 1]))
+        start = int(self._offsets[j - 1])
         bits = np.unpackbits(batch.pat.view(np.uint8), axis=1, bitorder="little")[:, start : start + prev.n_out]
         on = (bits == 1) & (prev.slopes != 1.0)[None, :]  # positive inside the cell
         off = (bits == 0) & (prev.slopes == 0.0)[None, :]  # exactly zero on the cell

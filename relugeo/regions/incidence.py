@@ -112,7 +112,7 @@ class _Lines(NamedTuple):
 
     inner: np.ndarray  # (n,) ring vertex id of each edge's first end
     d: np.ndarray  # (n, 2) unit direction of each edge's line
-    order: np.ndarray  # edges by line, then by lo (checks.line_order)
+    order: np.ndarray  # edges by line, then by lo (checks.key_order)
     starts: np.ndarray  # where each line's run starts in order, the end last
     lo: np.ndarray  # (n,) each edge's ends along its line, lo <= hi
     hi: np.ndarray
@@ -157,7 +157,7 @@ def _polygons(part):
     size = np.bincount(group, weights=length, minlength=n_groups)
     uncovered = int((np.abs(balance) > tol + 1e-9 * size).sum())
     lo, hi, forward = np.minimum(s0, s1), np.maximum(s0, s1), s1 > s0
-    order, starts = checks.line_order(group, lo)
+    order, starts = checks.key_order(group, lo, n_groups)
     e, f, m0, m1 = checks.edge_overlaps(order, starts, lo, hi, forward, tol)
     # a point of each overlap: its middle, on the edge's line
     mids = a[e] + (0.5 * (m0 + m1) - s0[e])[:, None] * d[e]
