@@ -19,10 +19,8 @@ HERE = Path(__file__).parent
 
 # the comparisons in groups of about equal time, so that pytest-xdist's workers share them
 SIMULATED_GROUPS = {
-    "second-layer-random": "split_cells_second_layer and random",
-    "second-layer-degenerate": "split_cells_second_layer and degenerate",
-    "reduce": "split_cells_reduce or reduce_last_layer",
-    "rest": "not split_cells_second_layer and not split_cells_reduce and not reduce_last_layer",
+    "second-layer": "split_cells_second_layer",
+    "rest": "not split_cells_second_layer",
 }
 
 

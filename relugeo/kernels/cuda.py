@@ -36,8 +36,8 @@ from numba import config, cuda
 
 from . import cpu
 
-# threads per block; the simulator runs every thread as a Python thread, so it gets small blocks
-THREADS = 16 if config.ENABLE_CUDASIM else 128
+# threads per block; the simulator runs a block scan's threads as Python threads, so it gets tiny blocks
+THREADS = 4 if config.ENABLE_CUDASIM else 128
 
 # kernels without a CUDA body yet: the CPU kernel, same contract
 split_cells_max = cpu.split_cells_max
