@@ -178,3 +178,30 @@ def test_bad_predicates_and_unsupported_nets_raise_clearly():
     assert set(map(bytes, cert.patterns)) == set(map(bytes, tol.patterns))
     with pytest.raises(ValueError, match="device='cuda'"):
         rg.partition(pooled, sl, predicates="certified", device="cuda")
+
+
+@pytest.mark.parametrize("row", [None, (1.0, -1.0, 0.0)], ids=["generic", "through_corners"])
+def test_root_split_in_one_pass_equals_count_then_write(row):
+    from relugeo.regions import engine
+    from relugeo.regions.partition import _slice_roots
+
+    rng = np.random.default_rng(8)
+    rows = rng.normal(size=(12, 3)) * [1.0, 1.0, 0.5]
+    if row is not None:
+        rows[3] = row  # a line the float filter cannot decide at two corners: no one-pass split
+    net = to_pwanet([hidden(rows[:, :2], rows[:, 2]), hidden(rng.normal(size=(4, 12)), rng.normal(size=4)),
+                     readout(4)])
+    sl = rg.Slice(np.zeros(2), np.eye(2), SQUARE)
+    roots = _slice_roots(net, sl, np.zeros(2))
+    cert = rg.regions.certify.for_slice(net, sl, np.zeros(2), roots)
+    once = engine._split_once(net, roots, 0.0, cert)
+    if row is not None:
+        assert once is None
+        return
+    counted, children, cparent = once
+    two = engine.split_batch(net, roots, 0.0, certifier=cert)
+    for name in ("off", "vx", "vy", "vr", "elay", "eneu", "pat"):
+        np.testing.assert_array_equal(getattr(children, name), getattr(two, name), err_msg=name)
+    assert (cparent == 0).all() and counted.npieces[0] == children.n_cells > 12
+    maps = engine._with_maps(net, ("maps", children, cparent, roots, counted, 0, 1, 0, children.n_cells))
+    np.testing.assert_allclose(maps.pre, two.pre, rtol=1e-12, atol=1e-12)

@@ -247,49 +247,72 @@ def _split_ring_cert(ws, R, vx, vy, vr, elay, eneu, st, en, pre, err, cell, cuts
 def _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits, cuts, slopes, hi, lo, eb):
     """Certified :func:`relugeo.kernels.cpu._cell_signs`; returns -1 when a sign is undecided.
 
-    The values at the vertices are evaluated as in the tolerance kernel; one
-    bound per neuron, at the cell's largest coordinates and radius, covers every
-    vertex. Only a neuron whose extreme values lie within that bound is looked
-    at vertex by vertex. A cutting neuron's vertices are certified by the split.
-    ``hi``, ``lo``, ``eb`` are scratch of shape (n,).
+    As in the tolerance kernel, most neurons are decided by their range over
+    the box around the ring, widened by the vertices' radii and bounded with
+    the error of the box's own arithmetic; only the others are evaluated
+    vertex by vertex, with one bound per neuron at the cell's largest
+    coordinates and radius, and a vertex's own bound only for values near
+    zero. A cutting neuron's vertices are certified by the split. ``hi``,
+    ``lo``, ``eb`` are scratch of shape (n,).
     """
     n = pre.shape[2]
     ga = pre[cell, 0]
     gb = pre[cell, 1]
     gc = pre[cell, 2]
-    for i in range(n):
-        hi[i] = -np.inf
-        lo[i] = np.inf
-    mx = 0.0
-    my = 0.0
-    mr = 0.0
-    for q in range(st, en):
-        x = vx[q]
-        y = vy[q]
-        mx = max(mx, abs(x))
-        my = max(my, abs(y))
+    xmin = xmax = vx[st]
+    ymin = ymax = vy[st]
+    mr = vr[st]
+    for q in range(st + 1, en):
+        xmin = min(xmin, vx[q])
+        xmax = max(xmax, vx[q])
+        ymin = min(ymin, vy[q])
+        ymax = max(ymax, vy[q])
         mr = max(mr, vr[q])
-        for i in range(n):
-            v = ga[i] * x + gb[i] * y + gc[i]
-            hi[i] = max(hi[i], v)
-            lo[i] = min(lo[i], v)
-    # value_bound's error grows with |x|, |y| and r: at their largest it bounds every vertex
-    # (a loop of its own, without branches, so that it vectorises)
+    ax = max(abs(xmin), abs(xmax))
+    ay = max(abs(ymin), abs(ymax))
+    cx = 0.5 * (xmin + xmax)
+    cy = 0.5 * (ymin + ymax)
+    # half-widths that cover [xmin, xmax] despite the rounding of cx and of the widths (3U ax at most)
+    sx = 0.5 * (xmax - xmin) + 4.0 * U * ax
+    sy = 0.5 * (ymax - ymin) + 4.0 * U * ay
+    # a loop of its own, without branches, so that it vectorises
     for i in range(n):
-        eb[i] = value_bound(ga[i], gb[i], gc[i], err[0, i], err[1, i], err[2, i], mx, my, mr)[1]
+        a = ga[i]
+        b = gb[i]
+        mid = a * cx + b * cy + gc[i]
+        rad = abs(a) * sx + abs(b) * sy
+        # value_bound at the largest coordinates and radius bounds mid's rounding, the coefficients'
+        # errors and the vertices' distance to the exact ones; 4U (rad + |mid|) the rest of the sums
+        e = value_bound(a, b, gc[i], err[0, i], err[1, i], err[2, i], ax, ay, mr)[1]
+        eb[i] = e
+        spread = rad + (e + 4.0 * U * (rad + abs(mid))) * SAFE
+        hi[i] = mid + spread  # < 0: negative at every exact vertex
+        lo[i] = mid - spread  # > 0: positive at every exact vertex
     ncut = 0
     for i in range(n):
         if slopes[i] == 1.0:
             bits[i] = 0
             continue
-        e = eb[i]
-        if lo[i] > e:
+        if lo[i] > 0.0:
             bits[i] = 1
             continue
-        if hi[i] < -e:
+        if hi[i] < 0.0:
             bits[i] = 0
             continue
-        if hi[i] > e and lo[i] < -e:
+        top = -np.inf
+        bottom = np.inf
+        for q in range(st, en):
+            v = ga[i] * vx[q] + gb[i] * vy[q] + gc[i]
+            top = max(top, v)
+            bottom = min(bottom, v)
+        e = eb[i]
+        if bottom > e:
+            bits[i] = 1
+            continue
+        if top < -e:
+            bits[i] = 0
+            continue
+        if top > e and bottom < -e:
             cuts[ncut] = i
             ncut += 1
             bits[i] = 0
@@ -405,6 +428,67 @@ def split_cells_write_cert(pre, err, off, vx, vy, vr, elay, eneu, layer, slopes,
                 _finish_child(child, cell, pre, bits, cuts, k, SID[slot, p], slopes, pat, bit_offset, base, wt,
                               cpat, cnext)
     return None
+
+
+@njit(cache=True, nogil=True)
+def split_cell_once_cert(pre, err, vx, vy, vr, elay, eneu, layer, slopes, pat, bit_offset):
+    """Certified :func:`relugeo.kernels.cpu.split_cell_once`: one cell (the ring ``vx[:], vy[:]`` with
+    radii ``vr``, map ``pre`` (1, 3, n)) split in a single pass, its children written without the
+    next layer's map.
+
+    Returns ``(bits, cuts, ncut, masked, coff, cx, cy, cr, cl, cn, cpat, cparent, ok)``; ``ok`` is
+    False when some sign could not be decided (the rest is then meaningless: the caller counts and
+    splits the cell as any other, in exact arithmetic where needed).
+    """
+    n = pre.shape[2]
+    en = vx.shape[0]
+    bits = np.zeros((1, n), dtype=np.uint8)
+    cuts = np.empty((1, n), dtype=np.int32)
+    ncut = np.zeros(1, dtype=np.int64)
+    masked = np.empty_like(pre)
+    hi = np.empty(n)
+    lo = np.empty(n)
+    eb = np.empty(n)
+    k = _cell_signs_cert(pre, err, 0, vx, vy, vr, 0, en, bits[0], cuts[0], slopes, hi, lo, eb)
+    ws = _new_workspace(64, 8, 8)
+    R = np.empty((3, 64))
+    ok = k >= 0
+    npc = 1
+    slot = 0
+    if k > 0:
+        ws, R, npc, slot, ok = _split_ring_cert(ws, R, vx, vy, vr, elay, eneu, 0, en, pre, err, 0, cuts[0], k,
+                                                layer)
+    if not ok:
+        k = 0
+        npc = 0
+    ncut[0] = k
+    _mask_row(pre, 0, bits, slopes, masked)
+    X, Y, L, N, OFF, SID = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5]
+    m = OFF[slot, npc] if k > 0 else (en if ok else 0)
+    coff = np.zeros(npc + 1, dtype=np.int64)
+    if k > 0:
+        cx = X[slot, :m].copy()
+        cy = Y[slot, :m].copy()
+        cr = R[slot, :m].copy()
+        cl = L[slot, :m].copy()
+        cn = N[slot, :m].copy()
+    else:
+        cx = vx[:m].copy()
+        cy = vy[:m].copy()
+        cr = vr[:m].copy()
+        cl = elay[:m].copy()
+        cn = eneu[:m].copy()
+    cpat = np.empty((npc, pat.shape[1]), dtype=np.uint64)
+    cparent = np.zeros(npc, dtype=np.int64)
+    base = np.empty((1, pre.shape[1], 0))
+    wt = np.empty((n, 0))
+    cnext = np.empty((npc, pre.shape[1], 0))
+    no_cut = np.zeros(1, dtype=np.uint64)
+    for p in range(npc):
+        coff[p + 1] = OFF[slot, p + 1] if k > 0 else m
+        sid = SID[slot, p] if k > 0 else no_cut
+        _finish_child(p, 0, pre, bits, cuts, k, sid, slopes, pat, bit_offset, base, wt, cpat, cnext)
+    return bits, cuts, ncut, masked, coff, cx, cy, cr, cl, cn, cpat, cparent, ok
 
 
 # ---------------------------------------------------------------------------

@@ -587,6 +587,18 @@ class Certifier:
             return out[:5] + (masked, out[6])
         return ck.split_intervals_count_cert(batch.pre, err, batch.off, batch.vx, batch.vr, slopes)
 
+    def split_once(self, batch) -> tuple | None:
+        """A lone 2-D cell split by its layer in one pass (``split_cell_once_cert``):
+        ``(bits, cuts, ncut, masked, coff, cx, cy, cr, cl, cn, cpat, cparent)`` as
+        :func:`relugeo.kernels.cpu.split_cell_once` returns them, with the vertex radii ``cr``;
+        None when a sign needs exact arithmetic or some neuron's sign is fixed (then count and write)."""
+        if self.k != 2 or (batch.fixed is not None and batch.fixed.any()):
+            return None
+        out = ck.split_cell_once_cert(np.ascontiguousarray(batch.pre), self.err[batch.layer], batch.vx, batch.vy,
+                                      batch.vr, batch.elay, batch.eneu, batch.layer,
+                                      self.net.layers[batch.layer].slopes, batch.pat, int(self._offsets[batch.layer]))
+        return out[:-1] if out[-1] else None
+
     def write(self, batch, c, start, stop, piece_start, vert_start, wt, coff, cx, cy, cr, cl, cn, cpat, pre,
               cparent) -> None:
         """Pass 2 of the certified kernels on cells ``start:stop`` (see :func:`relugeo.regions.engine.split_batch`)."""

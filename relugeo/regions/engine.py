@@ -452,20 +452,29 @@ def _splits_once(net: PWANet, batch, device: str) -> bool:
             and resolve_device(device) == "cpu" and net.layers[batch.layer + 1].is_dense)
 
 
-def _split_once(net: PWANet, batch: CellBatch, tol: float) -> tuple[Counted, CellBatch, np.ndarray]:
-    """Split a lone cell by its layer in one pass (``kernels.cpu.split_cell_once``): the same children
-    as counting then writing, without their maps, which :func:`_with_maps` adds a range at a time."""
+def _split_once(net: PWANet, batch: CellBatch, tol: float,
+                certifier=None) -> tuple[Counted, CellBatch, np.ndarray] | None:
+    """Split a lone cell by its layer in one pass (``kernels.cpu.split_cell_once``, or the certifier's
+    twin): the same children as counting then writing, without their maps, which :func:`_with_maps`
+    adds a range at a time. None when the certifier needs exact arithmetic for the cell."""
     layer = net.layers[batch.layer]
     nxt = net.layers[batch.layer + 1]
-    ring = slice(int(batch.off[0]), int(batch.off[1]))
-    bits, cuts, ncut, masked, coff, cx, cy, cl, cn, cpat, cparent = cpu.split_cell_once(
-        np.ascontiguousarray(batch.pre), batch.vx[ring], batch.vy[ring], batch.elay[ring], batch.eneu[ring],
-        batch.uscale, tol, batch.layer,
-        layer.slopes, batch.pat, int(sum(net.widths[: batch.layer])))
+    cr = None
+    if certifier is not None:
+        split = certifier.split_once(batch)
+        if split is None:
+            return None
+        bits, cuts, ncut, masked, coff, cx, cy, cr, cl, cn, cpat, cparent = split
+    else:
+        ring = slice(int(batch.off[0]), int(batch.off[1]))
+        bits, cuts, ncut, masked, coff, cx, cy, cl, cn, cpat, cparent = cpu.split_cell_once(
+            np.ascontiguousarray(batch.pre), batch.vx[ring], batch.vy[ring], batch.elay[ring], batch.eneu[ring],
+            batch.uscale, tol, batch.layer,
+            layer.slopes, batch.pat, int(sum(net.widths[: batch.layer])))
     nc = len(cparent)
     counted = Counted(bits, cuts, ncut, np.array([nc]), np.array([len(cx)]), _base_map(layer, nxt, masked))
     children = CellBatch(batch.layer + 1, np.empty((nc, 3, 0)), coff, cx, cy, cl, cn, cpat, batch.root[cparent],
-                         batch.uscale[cparent])
+                         batch.uscale[cparent], cr)
     return counted, children, cparent
 
 
@@ -505,8 +514,9 @@ def _walk(stack, net, tol, batch_cells, max_regions, depth, device="cpu", certif
             nc = children.n_cells
             stack.extend(children.take(s, min(s + batch_cells, nc)) for s in reversed(range(0, nc, batch_cells)))
             continue
-        if certifier is None and _splits_once(net, batch, device):
-            counted, children, cparent = _split_once(net, batch, tol)
+        split = _split_once(net, batch, tol, certifier) if _splits_once(net, batch, device) else None
+        if split is not None:
+            counted, children, cparent = split
             nc = children.n_cells
             pending += nc
             _check_limit(max_regions, done + pending, batch.layer)
