@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable
@@ -306,11 +305,10 @@ def _run_chunks(fn, net, X, radius, V, layers, chunks, progress, threaded):
         pieces += [slice(s, min(s + step, c.stop)) for s in range(c.start, c.stop, step)]
 
     def one(piece):
-        numba.set_num_threads(1)
         return fn(net, X[piece], radius, V, layers)
 
     parts = []
-    with engine._single_threaded_blas(), ThreadPoolExecutor(n_threads) as pool:
+    with engine._single_threaded_blas(), engine.kernel_pool(n_threads) as pool:
         for piece, part in zip(pieces, pool.map(one, pieces)):
             parts.append(part)
             if progress is not None:

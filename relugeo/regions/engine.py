@@ -63,6 +63,15 @@ def _single_threaded_blas() -> _SingleThreadedBlas:
     return _BLAS_ONE_THREAD
 
 
+def kernel_pool(n_threads: int | None = None) -> ThreadPoolExecutor:
+    """A pool of ``n_threads`` Python threads (numba's thread count by default) whose tasks run the
+    kernels (which release the GIL) on one numba thread each: work moves to whichever thread is free,
+    so a core held by another process slows one thread, not the whole run. Use it inside
+    :func:`_single_threaded_blas`, so that side-by-side products do not also split inside BLAS."""
+    return ThreadPoolExecutor(n_threads or numba.get_num_threads(), initializer=numba.set_num_threads,
+                              initargs=(1,))
+
+
 def auto_batch_cells(net: PWANet) -> int:
     """Cells per batch so one batch of cell maps (C, 3, width) fits in about 512 KiB."""
     width = max(max(layer.n_out, layer.n_act) for layer in net.layers)
@@ -542,10 +551,9 @@ def _walk_subtrees(items: list, walk_args: tuple, n_threads: int) -> Iterator[Ce
     max_regions = walk_args[3]
 
     def run(item):
-        numba.set_num_threads(1)
         return list(_walk([item], *walk_args))
 
-    pool = ThreadPoolExecutor(n_threads)
+    pool = kernel_pool(n_threads)
     try:
         futures = [pool.submit(run, item) for item in items]
         done = 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 
@@ -222,17 +221,15 @@ class Partition:
         starts = list(range(0, self.n_regions, self._VERIFY_CHUNK))
         n_threads = numba.get_num_threads()
 
-        def one(start: int, single: bool = False):
-            if single:
-                numba.set_num_threads(1)
+        def one(start: int):
             return self._check_certificates(slice(start, start + self._VERIFY_CHUNK), margin)
 
         if n_threads == 1 or len(starts) < 2:
             parts = [one(s) for s in starts]
             other = None if meanwhile is None else meanwhile()
         else:
-            with engine._single_threaded_blas(), ThreadPoolExecutor(n_threads) as pool:
-                futures = [pool.submit(one, s, True) for s in starts]
+            with engine._single_threaded_blas(), engine.kernel_pool(n_threads) as pool:
+                futures = [pool.submit(one, s) for s in starts]
                 other = None if meanwhile is None else meanwhile()
                 parts = [f.result() for f in futures]
         if not parts:
