@@ -21,7 +21,6 @@ from relugeo.kernels import backend, cpu, resolve_device
 from relugeo.kernels import cuda as gk
 
 
-
 def _shared_array(self, shape, dtype):
     """numba's simulated ``cuda.shared.array`` with an atomic first allocation.
 
