@@ -180,14 +180,16 @@ def test_bad_predicates_and_unsupported_nets_raise_clearly():
         rg.partition(pooled, sl, predicates="certified", device="cuda")
 
 
-@pytest.mark.parametrize("row", [None, (1.0, -1.0, 0.0)], ids=["generic", "through_corners"])
+@pytest.mark.parametrize("row", [None, (1.0, -1.0, 0.0), "none_cut"], ids=["generic", "through_corners", "none_cut"])
 def test_root_split_in_one_pass_equals_count_then_write(row):
     from relugeo.regions import engine
     from relugeo.regions.partition import _slice_roots
 
     rng = np.random.default_rng(8)
     rows = rng.normal(size=(12, 3)) * [1.0, 1.0, 0.5]
-    if row is not None:
+    if row == "none_cut":
+        rows[:, 2] = np.abs(rows[:, :2]).sum(axis=1) + 1.0  # every line misses the square: one piece, the square
+    elif row is not None:
         rows[3] = row  # a line the float filter cannot decide at two corners: no one-pass split
     net = to_pwanet([hidden(rows[:, :2], rows[:, 2]), hidden(rng.normal(size=(4, 12)), rng.normal(size=4)),
                      readout(4)])
@@ -195,13 +197,14 @@ def test_root_split_in_one_pass_equals_count_then_write(row):
     roots = _slice_roots(net, sl, np.zeros(2))
     cert = rg.regions.certify.for_slice(net, sl, np.zeros(2), roots)
     once = engine._split_once(net, roots, 0.0, cert)
-    if row is not None:
+    if isinstance(row, tuple):
         assert once is None
         return
     counted, children, cparent = once
     two = engine.split_batch(net, roots, 0.0, certifier=cert)
     for name in ("off", "vx", "vy", "vr", "elay", "eneu", "pat"):
         np.testing.assert_array_equal(getattr(children, name), getattr(two, name), err_msg=name)
-    assert (cparent == 0).all() and counted.npieces[0] == children.n_cells > 12
+    assert (cparent == 0).all() and counted.npieces[0] == children.n_cells
+    assert children.n_cells == 1 if row == "none_cut" else children.n_cells > 12
     maps = engine._with_maps(net, ("maps", children, cparent, roots, counted, 0, 1, 0, children.n_cells))
     np.testing.assert_allclose(maps.pre, two.pre, rtol=1e-12, atol=1e-12)

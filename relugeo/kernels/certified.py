@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .cpu import CHUNK, _finish_child, _grow, _grow_workspace, _mask_row, _new_workspace
+from .cpu import CHUNK, _finish_child, _grow, _grow_workspace, _mask_row, _new_workspace, _range_on_ring
 
 U = 2.0**-53  # unit roundoff of float64
 SAFE = 1.0 + 64 * U  # covers the rounding of the bounds' own arithmetic
@@ -299,12 +299,7 @@ def _cell_signs_cert(pre, err, cell, vx, vy, vr, st, en, bits, cuts, slopes, hi,
         if hi[i] < 0.0:
             bits[i] = 0
             continue
-        top = -np.inf
-        bottom = np.inf
-        for q in range(st, en):
-            v = ga[i] * vx[q] + gb[i] * vy[q] + gc[i]
-            top = max(top, v)
-            bottom = min(bottom, v)
+        top, bottom = _range_on_ring(ga[i], gb[i], gc[i], vx, vy, st, en)
         e = eb[i]
         if bottom > e:
             bits[i] = 1
@@ -453,41 +448,30 @@ def split_cell_once_cert(pre, err, vx, vy, vr, elay, eneu, layer, slopes, pat, b
     ws = _new_workspace(64, 8, 8)
     R = np.empty((3, 64))
     ok = k >= 0
-    npc = 1
+    npc = 0
     slot = 0
-    if k > 0:
-        ws, R, npc, slot, ok = _split_ring_cert(ws, R, vx, vy, vr, elay, eneu, 0, en, pre, err, 0, cuts[0], k,
-                                                layer)
+    if ok:  # with no cut, the ring comes back as the one piece
+        ws, R, npc, slot, ok = _split_ring_cert(ws, R, vx, vy, vr, elay, eneu, 0, en, pre, err, 0, cuts[0], k, layer)
     if not ok:
         k = 0
         npc = 0
     ncut[0] = k
     _mask_row(pre, 0, bits, slopes, masked)
     X, Y, L, N, OFF, SID = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5]
-    m = OFF[slot, npc] if k > 0 else (en if ok else 0)
-    coff = np.zeros(npc + 1, dtype=np.int64)
-    if k > 0:
-        cx = X[slot, :m].copy()
-        cy = Y[slot, :m].copy()
-        cr = R[slot, :m].copy()
-        cl = L[slot, :m].copy()
-        cn = N[slot, :m].copy()
-    else:
-        cx = vx[:m].copy()
-        cy = vy[:m].copy()
-        cr = vr[:m].copy()
-        cl = elay[:m].copy()
-        cn = eneu[:m].copy()
+    m = OFF[slot, npc]
+    coff = OFF[slot, : npc + 1].copy()
+    cx = X[slot, :m].copy()
+    cy = Y[slot, :m].copy()
+    cr = R[slot, :m].copy()
+    cl = L[slot, :m].copy()
+    cn = N[slot, :m].copy()
     cpat = np.empty((npc, pat.shape[1]), dtype=np.uint64)
     cparent = np.zeros(npc, dtype=np.int64)
     base = np.empty((1, pre.shape[1], 0))
     wt = np.empty((n, 0))
     cnext = np.empty((npc, pre.shape[1], 0))
-    no_cut = np.zeros(1, dtype=np.uint64)
     for p in range(npc):
-        coff[p + 1] = OFF[slot, p + 1] if k > 0 else m
-        sid = SID[slot, p] if k > 0 else no_cut
-        _finish_child(p, 0, pre, bits, cuts, k, sid, slopes, pat, bit_offset, base, wt, cpat, cnext)
+        _finish_child(p, 0, pre, bits, cuts, k, SID[slot, p], slopes, pat, bit_offset, base, wt, cpat, cnext)
     return bits, cuts, ncut, masked, coff, cx, cy, cr, cl, cn, cpat, cparent, ok
 
 

@@ -269,6 +269,18 @@ def split_polygon(vertices, labels, lines, uscale, tol=1e-10, layer=0):
 
 
 @njit(cache=True, nogil=True)
+def _range_on_ring(a, b, c, vx, vy, st, en):
+    """Largest and smallest value of ``a x + b y + c`` (float64) at the ring vertices ``st .. en - 1``."""
+    top = -np.inf
+    bottom = np.inf
+    for q in range(st, en):
+        v = a * vx[q] + b * vy[q] + c
+        top = max(top, v)
+        bottom = min(bottom, v)
+    return top, bottom
+
+
+@njit(cache=True, nogil=True)
 def _cell_signs(pre, cell, vx, vy, st, en, uscale, tol, bits, cuts, hi, lo, slopes):
     """Classify every neuron on one cell: write its bit, list the cutting ones.
 
@@ -322,12 +334,7 @@ def _cell_signs(pre, cell, vx, vy, st, en, uscale, tol, bits, cuts, hi, lo, slop
         if hi[i] < 0.0:
             bits[i] = 0
             continue
-        top = -np.inf
-        bottom = np.inf
-        for q in range(st, en):
-            v = ga[i] * vx[q] + gb[i] * vy[q] + gc[i]
-            top = max(top, v)
-            bottom = min(bottom, v)
+        top, bottom = _range_on_ring(ga[i], gb[i], gc[i], vx, vy, st, en)
         eps = _line_eps(ga[i], gb[i], gc[i], uscale, tol)
         pos = top > eps
         if pos and bottom < -eps:

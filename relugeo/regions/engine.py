@@ -63,13 +63,12 @@ def _single_threaded_blas() -> _SingleThreadedBlas:
     return _BLAS_ONE_THREAD
 
 
-def kernel_pool(n_threads: int | None = None) -> ThreadPoolExecutor:
-    """A pool of ``n_threads`` Python threads (numba's thread count by default) whose tasks run the
+def kernel_pool(n_threads: int) -> ThreadPoolExecutor:
+    """A pool of ``n_threads`` Python threads whose tasks run the
     kernels (which release the GIL) on one numba thread each: work moves to whichever thread is free,
     so a core held by another process slows one thread, not the whole run. Use it inside
     :func:`_single_threaded_blas`, so that side-by-side products do not also split inside BLAS."""
-    return ThreadPoolExecutor(n_threads or numba.get_num_threads(), initializer=numba.set_num_threads,
-                              initargs=(1,))
+    return ThreadPoolExecutor(n_threads, initializer=numba.set_num_threads, initargs=(1,))
 
 
 def auto_batch_cells(net: PWANet) -> int:
