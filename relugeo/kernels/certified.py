@@ -27,7 +27,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .cpu import CHUNK, _finish_child, _grow, _grow_workspace, _mask_row, _new_workspace, _range_on_ring
+from .cpu import (
+    CHUNK,
+    _finish_child,
+    _grow,
+    _grow_workspace,
+    _lone_cell_children,
+    _mask_row,
+    _new_workspace,
+    _range_on_ring,
+)
 
 U = 2.0**-53  # unit roundoff of float64
 SAFE = 1.0 + 64 * U  # covers the rounding of the bounds' own arithmetic
@@ -457,21 +466,9 @@ def split_cell_once_cert(pre, err, vx, vy, vr, elay, eneu, layer, slopes, pat, b
         npc = 0
     ncut[0] = k
     _mask_row(pre, 0, bits, slopes, masked)
-    X, Y, L, N, OFF, SID = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5]
-    m = OFF[slot, npc]
-    coff = OFF[slot, : npc + 1].copy()
-    cx = X[slot, :m].copy()
-    cy = Y[slot, :m].copy()
-    cr = R[slot, :m].copy()
-    cl = L[slot, :m].copy()
-    cn = N[slot, :m].copy()
-    cpat = np.empty((npc, pat.shape[1]), dtype=np.uint64)
-    cparent = np.zeros(npc, dtype=np.int64)
-    base = np.empty((1, pre.shape[1], 0))
-    wt = np.empty((n, 0))
-    cnext = np.empty((npc, pre.shape[1], 0))
-    for p in range(npc):
-        _finish_child(p, 0, pre, bits, cuts, k, SID[slot, p], slopes, pat, bit_offset, base, wt, cpat, cnext)
+    coff, cx, cy, cl, cn, cpat, cparent = _lone_cell_children(ws, slot, npc, pre, bits, cuts, k, slopes, pat,
+                                                              bit_offset)
+    cr = R[slot, : len(cx)].copy()
     return bits, cuts, ncut, masked, coff, cx, cy, cr, cl, cn, cpat, cparent, ok
 
 

@@ -523,22 +523,26 @@ def split_cell_once(pre, vx, vy, elay, eneu, uscale, tol, layer, slopes, pat, bi
     _mask_row(pre, 0, bits, slopes, masked)
     ws = _new_workspace(64, 8, 8)
     ws, npc, slot = _split_ring(ws, vx, vy, elay, eneu, 0, en, pre, 0, cuts[0], k, uscale[0], tol, layer)
+    coff, cx, cy, cl, cn, cpat, cparent = _lone_cell_children(ws, slot, npc, pre, bits, cuts, k, slopes, pat,
+                                                              bit_offset)
+    return bits, cuts, ncut, masked, coff, cx, cy, cl, cn, cpat, cparent
+
+
+@njit(cache=True, nogil=True)
+def _lone_cell_children(ws, slot, npc, pre, bits, cuts, k, slopes, pat, bit_offset):
+    """The ``npc`` pieces of one cell (map ``pre`` (1, 3, n)), split in the workspace ``ws`` into
+    ``slot``, as children without the next layer's map: ``(coff, cx, cy, cl, cn, cpat, cparent)``."""
     X, Y, L, N, OFF, SID = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5]
     m = OFF[slot, npc]
-    coff = np.zeros(npc + 1, dtype=np.int64)
-    cx = X[slot, :m].copy()
-    cy = Y[slot, :m].copy()
-    cl = L[slot, :m].copy()
-    cn = N[slot, :m].copy()
+    coff = OFF[slot, : npc + 1].copy()
     cpat = np.empty((npc, pat.shape[1]), dtype=np.uint64)
-    cparent = np.zeros(npc, dtype=np.int64)
     base = np.empty((1, pre.shape[1], 0))
-    wt = np.empty((n, 0))
+    wt = np.empty((pre.shape[2], 0))
     cnext = np.empty((npc, pre.shape[1], 0))
     for p in range(npc):
-        coff[p + 1] = OFF[slot, p + 1]
         _finish_child(p, 0, pre, bits, cuts, k, SID[slot, p], slopes, pat, bit_offset, base, wt, cpat, cnext)
-    return bits, cuts, ncut, masked, coff, cx, cy, cl, cn, cpat, cparent
+    return (coff, X[slot, :m].copy(), Y[slot, :m].copy(), L[slot, :m].copy(), N[slot, :m].copy(), cpat,
+            np.zeros(npc, dtype=np.int64))
 
 
 @njit(cache=True, nogil=True)
