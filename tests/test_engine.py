@@ -85,6 +85,26 @@ def test_split_polygon_matches_shapely_clipping(seed):
                 assert abs(a * mid[0] + b * mid[1] + c) / np.hypot(a, b) < 1e-9
 
 
+def test_split_polygon_with_many_lines_grows_its_workspace():
+    # 30 generic lines cut the unit square into hundreds of pieces, far more than the first workspace
+    # holds, so the split restarts in larger ones; the count is the arrangement's: 1 + lines + crossings
+    rng = np.random.default_rng(7)
+    v = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    centres = rng.uniform(0.1, 0.9, size=(30, 2))
+    angles = rng.uniform(0, np.pi, size=30)
+    normals = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    lines = np.concatenate([normals, -(normals * centres).sum(axis=1, keepdims=True)], axis=1)
+    pieces = cpu.split_polygon(v, np.full((4, 2), -1), lines, uscale=1.0)
+    crossings = 0
+    for i in range(30):
+        for j in range(i + 1, 30):
+            x = np.linalg.solve(lines[[i, j], :2], -lines[[i, j], 2])
+            crossings += bool(np.all((x > 0) & (x < 1)))
+    assert len(pieces) == 1 + 30 + crossings > 300
+    assert sum(shapely.Polygon(p).area for p, _, _ in pieces) == pytest.approx(1.0, rel=1e-12)
+    assert len({tuple(sides) for _, _, sides in pieces}) == len(pieces)
+
+
 def test_polygon_area_centroid_matches_shapely():
     rng = np.random.default_rng(1)
     polys = [shapely.convex_hull(shapely.multipoints(rng.normal(size=(9, 2)) + rng.normal(size=2) * 1e3))

@@ -75,7 +75,7 @@ def crossing_radius(s0, e0, s1, e1, x0, y0, x1, y1, r0, r1, t):
     return rn * SAFE
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def meet_radius(a1, b1, c1, ea1, eb1, ec1, a2, b2, c2, ea2, eb2, ec2, x, y):
     """Bound (max norm) on the distance from the point ``(x, y)`` to where two lines meet.
 
@@ -108,18 +108,39 @@ def _grow_radii(R, cap):
     return R2
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _split_ring_cert(ws, R, vx, vy, vr, elay, eneu, st, en, pre, err, cell, cuts, k, layer):
     """Certified :func:`relugeo.kernels.cpu._split_ring`: the same pieces, labels and sides.
 
     ``R`` holds the vertex radii alongside the workspace. Returns
     ``(ws, R, n_pieces, slot, ok)``; ``ok`` is False when some sign could
-    not be decided (the pieces are then meaningless).
+    not be decided (the pieces are then meaningless). Inlined where it is
+    called, as its twin, so that the splitting (:func:`_split_ring_cert_fit`)
+    runs without reference counting; the workspace grows here.
     """
+    cap_v = 2 * (en - st) + 8
+    cap_p = 2
+    while True:
+        if cap_v > ws[0].shape[1] or cap_p > ws[4].shape[1] - 1 or k > 64 * ws[5].shape[2]:
+            ws = _grow_workspace(ws, cap_v, cap_p, k)
+        if R.shape[1] < ws[0].shape[1]:
+            R = _grow_radii(R, ws[0].shape[1])
+        npc = _split_ring_cert_fit(ws, R, vx, vy, vr, elay, eneu, st, en, pre, err, cell, cuts, k, layer)
+        if npc != -1:
+            return ws, R, max(npc, 0), k & 1, npc >= 0
+        cap_v = 2 * ws[0].shape[1]
+        cap_p = 2 * (ws[4].shape[1] - 1)
+
+
+@njit(cache=True, error_model="numpy")
+def _split_ring_cert_fit(ws, R, vx, vy, vr, elay, eneu, st, en, pre, err, cell, cuts, k, layer):
+    """:func:`_split_ring_cert` in the workspace as it is: the number of pieces, -1 when the workspace
+    is too small, -2 when a sign is undecided. One return and no exception, as
+    :func:`relugeo.kernels.cpu._split_ring_fit`."""
     n = en - st
-    ws = _grow_workspace(ws, 2 * n + 8, 2, k)
     X, Y, L, N, OFF, SID, S, SG = ws
-    R = _grow_radii(R, X.shape[1])
+    full = False
+    undecided = False
     for q in range(n):
         X[0, q] = vx[st + q]
         Y[0, q] = vy[st + q]
@@ -132,6 +153,10 @@ def _split_ring_cert(ws, R, vx, vy, vr, elay, eneu, st, en, pre, err, cell, cuts
         SID[0, 0, w] = 0
     npc = 1
     for j in range(k):
+        # every piece of m vertices cut in two: at most 2 m + 4 vertices and two pieces
+        if full or undecided or 2 * OFF[j & 1, npc] + 4 * npc > X.shape[1] or 2 * npc > OFF.shape[1] - 1:
+            full = not undecided
+            continue
         i = cuts[j]
         aj = pre[cell, 0, i]
         bj = pre[cell, 1, i]
@@ -142,12 +167,10 @@ def _split_ring_cert(ws, R, vx, vy, vr, elay, eneu, st, en, pre, err, cell, cuts
         wv = 0
         OFF[dst, 0] = 0
         for p in range(npc):
+            if undecided:
+                continue
             ps = OFF[src, p]
             m = OFF[src, p + 1] - ps
-            if wv + 2 * m + 4 > X.shape[1] or nb + 2 > OFF.shape[1] - 1:
-                ws = _grow_workspace(ws, 2 * (wv + 2 * m + 4), 2 * (nb + 2), k)
-                X, Y, L, N, OFF, SID, S, SG = ws
-                R = _grow_radii(R, X.shape[1])
             has_pos = False
             has_neg = False
             # one bound for the piece (at its largest coordinates and radius); vertex by vertex only near zero
@@ -175,7 +198,9 @@ def _split_ring_cert(ws, R, vx, vy, vr, elay, eneu, st, en, pre, err, cell, cuts
                     SG[q] = -1
                     has_neg = True
                 else:
-                    return ws, R, 0, 0, False
+                    undecided = True
+            if undecided:
+                continue
             if not (has_pos and has_neg):
                 for q in range(m):
                     X[dst, wv] = X[src, ps + q]
@@ -249,7 +274,7 @@ def _split_ring_cert(ws, R, vx, vy, vr, elay, eneu, st, en, pre, err, cell, cuts
                 nb += 1
                 OFF[dst, nb] = wv
         npc = nb
-    return ws, R, npc, k & 1, True
+    return -2 if undecided else (-1 if full else npc)
 
 
 @njit(cache=True)

@@ -61,7 +61,7 @@ def pack_signs(z: np.ndarray, n_words: int | None = None) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _line_eps(a, b, c, uscale, tol):
     return tol * ((abs(a) + abs(b)) * uscale + abs(c))
 
@@ -110,7 +110,7 @@ def _grow_workspace(ws, cap_v, cap_p, cap_k):
     return new
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts, k, uscale, tol, layer):
     """Split the convex ring ``st:en`` by the lines of neurons ``cuts[:k]`` of ``cell``.
 
@@ -119,10 +119,36 @@ def _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts, k, uscale, tol,
     Returns ``(ws, n_pieces, slot)``: the pieces are the rings
     ``OFF[slot, p]:OFF[slot, p + 1]`` of the workspace, and bit j of
     ``SID[slot, p]`` is set where piece p lies on the positive side of line j.
+
+    Inlined where it is called, so that the splitting itself
+    (:func:`_split_ring_fit`) is a function without calls, whose array
+    arguments numba passes without reference counting; the workspace grows
+    here, in the rare case that it is too small.
+    """
+    cap_v = 2 * (en - st) + 8
+    cap_p = 2
+    while True:
+        if cap_v > ws[0].shape[1] or cap_p > ws[4].shape[1] - 1 or k > 64 * ws[5].shape[2]:
+            ws = _grow_workspace(ws, cap_v, cap_p, k)
+        npc = _split_ring_fit(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts, k, uscale, tol, layer)
+        if npc >= 0:
+            return ws, npc, k & 1
+        cap_v = 2 * ws[0].shape[1]
+        cap_p = 2 * (ws[4].shape[1] - 1)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _split_ring_fit(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts, k, uscale, tol, layer):
+    """:func:`_split_ring` in the workspace as it is: the number of pieces, or -1 when it is too small.
+
+    The workspace must hold the ring (``2 * n + 8`` vertices, two pieces and
+    ``k`` side bits), as :func:`_split_ring` makes sure. One return and no
+    exception (its one division is by a nonzero difference): numba then
+    passes the arrays without reference counting.
     """
     n = en - st
-    ws = _grow_workspace(ws, 2 * n + 8, 2, k)
     X, Y, L, N, OFF, SID, S, SG = ws
+    full = False
     for q in range(n):
         X[0, q] = vx[st + q]
         Y[0, q] = vy[st + q]
@@ -134,6 +160,10 @@ def _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts, k, uscale, tol,
         SID[0, 0, w] = 0
     npc = 1
     for j in range(k):
+        # every piece of m vertices cut in two: at most 2 m + 4 vertices and two pieces
+        if full or 2 * OFF[j & 1, npc] + 4 * npc > X.shape[1] or 2 * npc > OFF.shape[1] - 1:
+            full = True
+            continue
         i = cuts[j]
         aj = pre[cell, 0, i]
         bj = pre[cell, 1, i]
@@ -147,9 +177,6 @@ def _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts, k, uscale, tol,
         for p in range(npc):
             ps = OFF[src, p]
             m = OFF[src, p + 1] - ps
-            if wv + 2 * m + 4 > X.shape[1] or nb + 2 > OFF.shape[1] - 1:
-                ws = _grow_workspace(ws, 2 * (wv + 2 * m + 4), 2 * (nb + 2), k)
-                X, Y, L, N, OFF, SID, S, SG = ws
             has_pos = False
             has_neg = False
             for q in range(m):
@@ -223,7 +250,7 @@ def _split_ring(ws, vx, vy, elay, eneu, st, en, pre, cell, cuts, k, uscale, tol,
                 else:
                     wv = w0
         npc = nb
-    return ws, npc, k & 1
+    return -1 if full else npc
 
 
 def _unpack_bits(words, k):
@@ -268,7 +295,7 @@ def split_polygon(vertices, labels, lines, uscale, tol=1e-10, layer=0):
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _range_on_ring(a, b, c, vx, vy, st, en):
     """Largest and smallest value of ``a x + b y + c`` (float64) at the ring vertices ``st .. en - 1``."""
     top = -np.inf
@@ -420,7 +447,8 @@ def _finish_child(child, cell, pre, bits, cuts, k, active, slopes, pat, bit_offs
     """
     rows = pre.shape[1]
     n_next = wt.shape[1]
-    cpat[child, :] = pat[cell, :]
+    for w in range(pat.shape[1]):
+        cpat[child, w] = pat[cell, w]
     for i in range(pre.shape[2]):
         if bits[cell, i] == 1:
             g = bit_offset + i
@@ -1373,6 +1401,72 @@ def add_split_counts(root, pieces, lengths, next_hits, cuts, ncut, off, elay, en
 
 
 @njit(cache=True, nogil=True)
+def _children_candidates(pre, cell, vx, vy, st, en, uscale, tol, cuts, k, slopes, base, wt, next_slopes, scratch,
+                         cand):
+    """The next layer's neurons that may cut some child of cell ``cell``; returns how many are in ``cand``.
+
+    On a child, next-layer neuron ``o`` is ``base[cell, :, o]`` plus
+    ``(1 - slopes[i]) * wt[i, o] * z_i`` for each cutting neuron ``i`` active
+    there, where ``z_i`` runs from ``-eps`` (the on-line tolerance) up to its
+    largest value on the parent's ring. Every child lies in the parent's box,
+    so a neuron whose bound over the box and those terms is below zero (or
+    above it) by a margin of 1e-12 of its magnitude, thousands of times any
+    rounding of a child's own evaluation, cuts no child; the others are
+    listed in increasing order, as a child's own classification lists them.
+    ``scratch`` has shape (3, n_next), ``cand`` shape (n_next,).
+    """
+    n_next = wt.shape[1]
+    xmin = xmax = vx[st]
+    ymin = ymax = vy[st]
+    for q in range(st + 1, en):
+        xmin = min(xmin, vx[q])
+        xmax = max(xmax, vx[q])
+        ymin = min(ymin, vy[q])
+        ymax = max(ymax, vy[q])
+    cx = 0.5 * (xmin + xmax)
+    cy = 0.5 * (ymin + ymax)
+    hx = 0.5 * (xmax - xmin)
+    hy = 0.5 * (ymax - ymin)
+    ax = max(abs(xmin), abs(xmax))
+    ay = max(abs(ymin), abs(ymax))
+    mid = scratch[0]
+    rad = scratch[1]
+    size = scratch[2]
+    for o in range(n_next):
+        a = base[cell, 0, o]
+        b = base[cell, 1, o]
+        c = base[cell, 2, o]
+        mid[o] = a * cx + b * cy + c
+        rad[o] = abs(a) * hx + abs(b) * hy
+        size[o] = abs(a) * ax + abs(b) * ay + abs(c)
+    for j in range(k):
+        i = cuts[cell, j]
+        a = pre[cell, 0, i]
+        b = pre[cell, 1, i]
+        c = pre[cell, 2, i]
+        top, bottom = _range_on_ring(a, b, c, vx, vy, st, en)
+        slack = 1e-12 * (abs(a) * ax + abs(b) * ay + abs(c))
+        zhi = max(top, 0.0) + slack
+        zlo = -_line_eps(a, b, c, uscale, tol) - slack
+        g = 1.0 - slopes[i]
+        zmid = g * 0.5 * (zhi + zlo)
+        zrad = abs(g) * 0.5 * (zhi - zlo)
+        for o in range(n_next):
+            w = wt[i, o]
+            mid[o] += w * zmid
+            rad[o] += abs(w) * zrad
+            size[o] += abs(w) * (abs(zmid) + zrad)
+    nc = 0
+    for o in range(n_next):
+        margin = 1e-12 * size[o]
+        if next_slopes[o] == 1.0 or mid[o] + rad[o] < -margin or mid[o] - rad[o] > margin:
+            continue
+        cand[nc] = o
+        nc += 1
+    return nc
+
+
+@njit(cache=True, nogil=True)
 def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, bits, cuts, ncut, base, wt,
                        next_slopes):
     """Split cells by layer ``layer`` and count, without storing, what the next layer does to each child.
@@ -1380,8 +1474,9 @@ def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes,
     The fused form of :func:`split_cells_write` followed by
     :func:`reduce_last_layer` when layer ``layer + 1`` is the last hidden
     layer: each child's map of the next layer is built in scratch memory,
-    the child is split by it only to count pieces, and everything is summed
-    per parent.
+    for the neurons that may cut some child of its parent only
+    (:func:`_children_candidates`), the child is split by it only to count
+    pieces, and everything is summed per parent.
 
     Returns
     -------
@@ -1399,13 +1494,14 @@ def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes,
         ws = _new_workspace(64, 8, 8)
         ws2 = _new_workspace(64, 8, 8)
         m = np.empty((1, 3, n_next))
-        hi = np.empty(n_next)
-        lo = np.empty(n_next)
-        cbits = np.empty(n_next, dtype=np.uint8)
+        cand = np.empty(n_next, dtype=np.int32)
+        scratch = np.empty((3, n_next))
         ccuts = np.empty(n_next, dtype=np.int32)
         no_side = np.zeros(1, dtype=np.uint64)
         for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
             k = ncut[cell]
+            nc = _children_candidates(pre, cell, vx, vy, off[cell], off[cell + 1], uscale[cell], tol, cuts, k,
+                                      slopes, base, wt, next_slopes, scratch, cand)
             if k == 0:
                 npc = 1
                 slot = 0
@@ -1429,16 +1525,16 @@ def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes,
             for p in range(npc):
                 side = SID[slot, p] if k > 0 else no_side
                 for r in range(3):
-                    for o in range(n_next):
-                        m[0, r, o] = base[cell, r, o]
+                    for c in range(nc):
+                        m[0, r, cand[c]] = base[cell, r, cand[c]]
                 for j in range(k):
                     if (side[j >> 6] >> np.uint64(j & 63)) & np.uint64(1) == 1:
                         i = cuts[cell, j]
                         for r in range(3):
                             coef = (1.0 - slopes[i]) * pre[cell, r, i]
                             if coef != 0.0:
-                                for o in range(n_next):
-                                    m[0, r, o] += coef * wt[i, o]
+                                for c in range(nc):
+                                    m[0, r, cand[c]] += coef * wt[i, cand[c]]
                 a = OFF[slot, p]
                 b = OFF[slot, p + 1]
                 for q in range(a, b):
@@ -1447,7 +1543,14 @@ def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes,
                         dx = X[slot, q1] - X[slot, q]
                         dy = Y[slot, q1] - Y[slot, q]
                         length[cell] += 0.5 * np.sqrt(dx * dx + dy * dy)
-                kk = _cell_signs(m, 0, X[slot], Y[slot], a, b, uscale[cell], tol, cbits, ccuts, hi, lo, next_slopes)
+                kk = 0
+                for c in range(nc):
+                    o = cand[c]
+                    top, bottom = _range_on_ring(m[0, 0, o], m[0, 1, o], m[0, 2, o], X[slot], Y[slot], a, b)
+                    eps = _line_eps(m[0, 0, o], m[0, 1, o], m[0, 2, o], uscale[cell], tol)
+                    if top > eps and bottom < -eps:
+                        ccuts[kk] = o
+                        kk += 1
                 if kk == 0:
                     pieces[cell] += 1
                     continue
