@@ -64,6 +64,7 @@ KERNEL_SIGNATURES = {
                                F3, F2, I8, F8, F8, I4, I4, W8, F3, I8, F2, I2, W8],
     "_new_edge_lengths": [I8, I8, I8, F8, F8, I4, "int64", F8],
     "_ring_edge_lengths": [I8, F8, F8, I4, "boolean", F8],
+    "_parent_next_maps": [F3, F2, F8, F3],
     "_piece_next_maps": [I8, W8, F3, C4, I8, F8, F3, F2, F8, F3, F8],
     "_reduce_children": [I8, I8, F8, F8, I4, C4, I8, I8, F8, I8, F8, U8],
 }

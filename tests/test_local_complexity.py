@@ -166,3 +166,22 @@ def test_bad_input_gets_a_clear_error(kwargs, match):
     radius = args.pop("radius")
     with pytest.raises(ValueError, match=match):
         rg.local_complexity(net, X, radius, **args)
+
+
+@pytest.mark.parametrize("scale", [1e4, 1.0, 1e-4])
+@pytest.mark.parametrize("slope", [0.0, 0.2])
+def test_fused_last_layers_equal_the_leaf_walk_at_any_scale(scale, slope):
+    # layers="hidden" fuses the last two hidden layers, skipping last-layer neurons by a float32 bound;
+    # layers="all" splits every cell down to the leaves: the counts must agree whatever the magnitudes
+    rng = np.random.default_rng(3)
+    sizes = [5, 12, 12, 12, 2]
+    layers = [rg.AffineLayer(rng.normal(size=(sizes[i + 1], sizes[i])) * (scale if i == 0 else 1.0),
+                             rng.normal(size=sizes[i + 1]) * scale * 0.3, slope if i < 3 else None)
+              for i in range(4)]
+    net = rg.PWANet(layers)
+    X = rng.normal(size=(30, 5))
+    fused = rg.local_complexity(net, X, 0.5)
+    leaves = rg.local_complexity(net, X, 0.5, layers="all")
+    np.testing.assert_array_equal(fused.neurons, leaves.neurons[:, :3])
+    np.testing.assert_array_equal(fused.regions, leaves.regions)
+    assert fused.regions.sum() > 3 * len(X) and fused.neurons[:, 2].sum() > len(X)

@@ -1401,21 +1401,29 @@ def add_split_counts(root, pieces, lengths, next_hits, cuts, ncut, off, elay, en
 
 
 @njit(cache=True, nogil=True)
-def _children_candidates(pre, cell, vx, vy, st, en, uscale, tol, cuts, k, slopes, base, wt, next_slopes, scratch,
-                         cand):
-    """The next layer's neurons that may cut some child of cell ``cell``; returns how many are in ``cand``.
+def _children_candidates(pre, cell, vx, vy, st, en, uscale, tol, cuts, k, slopes, masked, w, bias, wnorm, rough,
+                         wt, next_slopes, scratch, cand, bm):
+    """The next layer's neurons that may cut some child of cell ``cell``; returns how many are in ``cand``,
+    and writes their map on the parent (cutting neurons inactive) to ``bm[:, o]``.
 
-    On a child, next-layer neuron ``o`` is ``base[cell, :, o]`` plus
-    ``(1 - slopes[i]) * wt[i, o] * z_i`` for each cutting neuron ``i`` active
-    there, where ``z_i`` runs from ``-eps`` (the on-line tolerance) up to its
-    largest value on the parent's ring. Every child lies in the parent's box,
-    so a neuron whose bound over the box and those terms is below zero (or
-    above it) by a margin of 1e-12 of its magnitude, thousands of times any
-    rounding of a child's own evaluation, cuts no child; the others are
-    listed in increasing order, as a child's own classification lists them.
-    ``scratch`` has shape (3, n_next), ``cand`` shape (n_next,).
+    On a child, next-layer neuron ``o`` is its map on the parent,
+    ``w[o] . masked[cell] (+ bias[o])``, plus ``(1 - slopes[i]) * w[o, i] * z_i``
+    for each cutting neuron ``i`` active there, where ``z_i`` runs from
+    ``-eps`` (the on-line tolerance) up to its largest value on the parent's
+    ring. Every child lies in the parent's box. A neuron whose bound over
+    the box, with those terms, is below zero (or above it) by a margin of
+    1e-12 of its magnitude, thousands of times any rounding here or in a
+    child's own evaluation, cuts no child. The map is bounded twice: first
+    from ``rough[cell, :, o]``, the same product in float32 (without the
+    bias), widened by that product's own rounding error (at most
+    ``(n + 2) 2^-24 |w[o]| |masked[cell, r]|`` per row); the neurons that
+    bound keeps get their float64 map (:func:`_dot8`) and are bounded again
+    by it. They are listed in increasing order, as a child's own
+    classification lists them. ``scratch`` has shape (5, n_next), ``cand``
+    (n_next,), ``bm`` (3, n_next).
     """
-    n_next = wt.shape[1]
+    n = masked.shape[2]
+    n_next = w.shape[0]
     xmin = xmax = vx[st]
     ymin = ymax = vy[st]
     for q in range(st + 1, en):
@@ -1429,16 +1437,25 @@ def _children_candidates(pre, cell, vx, vy, st, en, uscale, tol, cuts, k, slopes
     hy = 0.5 * (ymax - ymin)
     ax = max(abs(xmin), abs(xmax))
     ay = max(abs(ymin), abs(ymax))
-    mid = scratch[0]
-    rad = scratch[1]
-    size = scratch[2]
+    m0 = 0.0
+    m1 = 0.0
+    m2 = 0.0
+    for i in range(n):
+        m0 += masked[cell, 0, i] * masked[cell, 0, i]
+        m1 += masked[cell, 1, i] * masked[cell, 1, i]
+        m2 += masked[cell, 2, i] * masked[cell, 2, i]
+    # the float32 product's error at any point of the box, per unit of |w[o]|, and a floor for underflow
+    gamma = 1.01 * (n + 2) * 2.0**-24
+    rough_err = gamma * (np.sqrt(m0) * ax + np.sqrt(m1) * ay + np.sqrt(m2))
+    tiny = n * 1e-44 * (ax + ay + 1.0)
+    # the cutting neurons' terms: their middle, half-range and magnitude per next-layer neuron
+    tmid = scratch[0]
+    trad = scratch[1]
+    tsize = scratch[2]
     for o in range(n_next):
-        a = base[cell, 0, o]
-        b = base[cell, 1, o]
-        c = base[cell, 2, o]
-        mid[o] = a * cx + b * cy + c
-        rad[o] = abs(a) * hx + abs(b) * hy
-        size[o] = abs(a) * ax + abs(b) * ay + abs(c)
+        tmid[o] = 0.0
+        trad[o] = 0.0
+        tsize[o] = 0.0
     for j in range(k):
         i = cuts[cell, j]
         a = pre[cell, 0, i]
@@ -1452,23 +1469,68 @@ def _children_candidates(pre, cell, vx, vy, st, en, uscale, tol, cuts, k, slopes
         zmid = g * 0.5 * (zhi + zlo)
         zrad = abs(g) * 0.5 * (zhi - zlo)
         for o in range(n_next):
-            w = wt[i, o]
-            mid[o] += w * zmid
-            rad[o] += abs(w) * zrad
-            size[o] += abs(w) * (abs(zmid) + zrad)
+            wo = wt[i, o]
+            tmid[o] += wo * zmid
+            trad[o] += abs(wo) * zrad
+            tsize[o] += abs(wo) * (abs(zmid) + zrad)
+    # the float32 bound of every neuron (a loop without branches), then the float64 maps of those it keeps
+    hi = scratch[3]
+    lo = scratch[4]
+    for o in range(n_next):
+        a = np.float64(rough[cell, 0, o])
+        b = np.float64(rough[cell, 1, o])
+        c = np.float64(rough[cell, 2, o]) + bias[o]
+        mid = a * cx + b * cy + c + tmid[o]
+        rad = abs(a) * hx + abs(b) * hy + trad[o]
+        margin = wnorm[o] * rough_err + tiny + 1e-12 * (abs(a) * ax + abs(b) * ay + abs(c) + tsize[o])
+        hi[o] = mid + rad + margin
+        lo[o] = mid - rad - margin
     nc = 0
     for o in range(n_next):
-        margin = 1e-12 * size[o]
-        if next_slopes[o] == 1.0 or mid[o] + rad[o] < -margin or mid[o] - rad[o] > margin:
+        if next_slopes[o] == 1.0 or hi[o] < 0.0 or lo[o] > 0.0:
             continue
+        a = _dot8(masked, cell, 0, w, o)
+        b = _dot8(masked, cell, 1, w, o)
+        c = _dot8(masked, cell, 2, w, o) + bias[o]
+        mid = a * cx + b * cy + c + tmid[o]
+        rad = abs(a) * hx + abs(b) * hy + trad[o]
+        margin = 1e-12 * (abs(a) * ax + abs(b) * ay + abs(c) + tsize[o])
+        if mid + rad < -margin or mid - rad > margin:
+            continue
+        bm[0, o] = a
+        bm[1, o] = b
+        bm[2, o] = c
         cand[nc] = o
         nc += 1
     return nc
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _dot8(masked, cell, r, w, o):
+    """``masked[cell, r] . w[o]`` summed in eight interleaved parts (so the CPU runs them side by side),
+    added pairwise at the end; the CUDA twin sums in the same order."""
+    n = masked.shape[2]
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    i = 0
+    while i + 8 <= n:
+        a0 += masked[cell, r, i] * w[o, i]
+        a1 += masked[cell, r, i + 1] * w[o, i + 1]
+        a2 += masked[cell, r, i + 2] * w[o, i + 2]
+        a3 += masked[cell, r, i + 3] * w[o, i + 3]
+        a4 += masked[cell, r, i + 4] * w[o, i + 4]
+        a5 += masked[cell, r, i + 5] * w[o, i + 5]
+        a6 += masked[cell, r, i + 6] * w[o, i + 6]
+        a7 += masked[cell, r, i + 7] * w[o, i + 7]
+        i += 8
+    while i < n:
+        a0 += masked[cell, r, i] * w[o, i]
+        i += 1
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+
+
 @njit(cache=True, nogil=True)
-def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, bits, cuts, ncut, base, wt,
-                       next_slopes):
+def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, bits, cuts, ncut, masked, w,
+                       wt, bias, rough, next_slopes):
     """Split cells by layer ``layer`` and count, without storing, what the next layer does to each child.
 
     The fused form of :func:`split_cells_write` followed by
@@ -1478,6 +1540,14 @@ def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes,
     (:func:`_children_candidates`), the child is split by it only to count
     pieces, and everything is summed per parent.
 
+    ``masked`` (C, 3, n) is ``split_cells_count``'s: the layer's
+    activations on each parent with its cutting neurons inactive. The next
+    layer has weight ``w`` (n_next, n), also transposed (``wt``, (n, n_next), C-contiguous), and bias
+    ``bias`` (n_next,);
+    ``rough`` (C, 3, n_next), float32, is ``masked @ w.T`` in float32, which
+    only lets the kernel skip neurons far from zero: the counts are those of
+    every neuron, each child's map in float64.
+
     Returns
     -------
     pieces : ndarray of shape (C,), int64     regions inside each parent
@@ -1486,22 +1556,26 @@ def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes,
     next_hits : ndarray of shape (C, n_next), uint8   next-layer neurons cutting some child
     """
     C = pre.shape[0]
-    n_next = wt.shape[1]
+    n_next = w.shape[0]
     pieces = np.zeros(C, dtype=np.int64)
     length = np.zeros(C)
     next_hits = np.zeros((C, n_next), dtype=np.uint8)
+    wnorm = np.empty(n_next)
+    for o in range(n_next):
+        wnorm[o] = 1.01 * np.sqrt(np.sum(w[o] * w[o]))
     for ch in range((C + CHUNK - 1) // CHUNK):
         ws = _new_workspace(64, 8, 8)
         ws2 = _new_workspace(64, 8, 8)
         m = np.empty((1, 3, n_next))
         cand = np.empty(n_next, dtype=np.int32)
-        scratch = np.empty((3, n_next))
+        scratch = np.empty((5, n_next))
+        bm = np.empty((3, n_next))
         ccuts = np.empty(n_next, dtype=np.int32)
         no_side = np.zeros(1, dtype=np.uint64)
         for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
             k = ncut[cell]
             nc = _children_candidates(pre, cell, vx, vy, off[cell], off[cell + 1], uscale[cell], tol, cuts, k,
-                                      slopes, base, wt, next_slopes, scratch, cand)
+                                      slopes, masked, w, bias, wnorm, rough, wt, next_slopes, scratch, cand, bm)
             if k == 0:
                 npc = 1
                 slot = 0
@@ -1526,7 +1600,7 @@ def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes,
                 side = SID[slot, p] if k > 0 else no_side
                 for r in range(3):
                     for c in range(nc):
-                        m[0, r, cand[c]] = base[cell, r, cand[c]]
+                        m[0, r, cand[c]] = bm[r, cand[c]]
                 for j in range(k):
                     if (side[j >> 6] >> np.uint64(j & 63)) & np.uint64(1) == 1:
                         i = cuts[cell, j]

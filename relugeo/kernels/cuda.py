@@ -1096,26 +1096,68 @@ def _reduce_children(cfirst, poff, px, py, pl, cuts2, ncut2, cfirst2, plen, piec
     length[c] = total
 
 
-def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, bits, cuts, ncut, base, wt,
-                       next_slopes):
+@cuda.jit(device=True)
+def _dot8(masked, cell, r, w, o):
+    """``masked[cell, r] . w[o]`` in ``cpu._dot8``'s order: eight interleaved parts, added pairwise."""
+    n = masked.shape[2]
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    i = 0
+    while i + 8 <= n:
+        a0 += _mul(masked[cell, r, i], w[o, i])
+        a1 += _mul(masked[cell, r, i + 1], w[o, i + 1])
+        a2 += _mul(masked[cell, r, i + 2], w[o, i + 2])
+        a3 += _mul(masked[cell, r, i + 3], w[o, i + 3])
+        a4 += _mul(masked[cell, r, i + 4], w[o, i + 4])
+        a5 += _mul(masked[cell, r, i + 5], w[o, i + 5])
+        a6 += _mul(masked[cell, r, i + 6], w[o, i + 6])
+        a7 += _mul(masked[cell, r, i + 7], w[o, i + 7])
+        i += 8
+    while i < n:
+        a0 += _mul(masked[cell, r, i], w[o, i])
+        i += 1
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+
+
+@cuda.jit
+def _parent_next_maps(masked, w, bias, base):
+    """One thread per (parent, next-layer neuron): the neuron's map on the parent with the cutting neurons
+    inactive, as ``cpu._children_candidates`` computes it."""
+    t = cuda.grid(1)
+    n_next = w.shape[0]
+    if t >= masked.shape[0] * n_next:
+        return
+    cell = t // n_next
+    o = t - cell * n_next
+    base[cell, 0, o] = _dot8(masked, cell, 0, w, o)
+    base[cell, 1, o] = _dot8(masked, cell, 1, w, o)
+    base[cell, 2, o] = _dot8(masked, cell, 2, w, o) + bias[o]
+
+
+def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes, bits, cuts, ncut, masked, w, wt,
+                       bias, rough, next_slopes):
     """Split 2-D cells by layer ``layer`` and count what the next layer does to each child
     (see ``cpu.split_cells_reduce``).
 
-    The cells are split on the device (``_split_all``), every child gets the
-    next layer's map (one thread per child), the children are classified and
-    split by it, and one thread per parent sums pieces, lengths and hits.
-    Returns host arrays ``pieces`` (C,) int64, ``length`` (C,) float64 and
-    ``next_hits`` (C, n_next) uint8, equal to the CPU kernel's.
+    Every parent gets the next layer's map (one thread per parent and
+    neuron; ``rough`` only lets the CPU kernel skip neurons, so it is not
+    used here), the cells are split on the device (``_split_all``), every
+    child gets the next layer's map (one thread per child), the children are
+    classified and split by it, and one thread per parent sums pieces,
+    lengths and hits. Returns host arrays ``pieces`` (C,) int64, ``length``
+    (C,) float64 and ``next_hits`` (C, n_next) uint8, equal to the CPU
+    kernel's.
     """
     C = pre.shape[0]
-    n_next = wt.shape[1]
+    n_next = w.shape[0]
     pieces = cuda.device_array(C, dtype=np.int64)
     length = cuda.device_array(C)
     next_hits = cuda.to_device(np.zeros((C, n_next), dtype=np.uint8))
     if C == 0:
         return pieces.copy_to_host(), length.copy_to_host(), next_hits.copy_to_host()
     d_pre, d_off, d_vx, d_vy, d_l, d_n, d_u, d_s = _to_device(pre, off, vx, vy, elay, eneu, uscale, slopes)
-    d_cuts, d_ncut, d_base, d_wt, d_ns = _to_device(cuts, ncut, base, wt, next_slopes)
+    d_cuts, d_ncut, d_masked, d_w, d_bias, d_wt, d_ns = _to_device(cuts, ncut, masked, w, bias, wt, next_slopes)
+    d_base = cuda.device_array((C, pre.shape[1], n_next))
+    _parent_next_maps[_grid(C * n_next), THREADS](d_masked, d_w, d_bias, d_base)
     cfirst, poff, px, py, pl, pn, psid = _split_all(d_pre, d_off, d_vx, d_vy, d_l, d_n, d_u, float(tol),
                                                     int(layer), d_cuts, d_ncut)
     P = poff.shape[0] - 1

@@ -357,14 +357,20 @@ def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str
         engine.walk(net, roots, consume, final_layer=depth - 1, device=device)
     else:
         # the last two hidden layers in one fused pass: no cell map of the last layer is stored
-        last = depth - 1
+        last = net.layers[depth - 1]
+        w32 = np.ascontiguousarray(net.weight_t(depth - 1), dtype=np.float32)
 
         def consume(b: engine.CellBatch) -> None:
-            c = engine.count_batch(net, b, tol, device)
+            c = engine.count_batch(net, b, tol, device, with_base=False)
+            # the last layer's map on every parent in float32 (twice as fast a product), which only tells the
+            # kernel which neurons may cut a child; those get their float64 map there
+            rough = (c.masked.astype(np.float32).reshape(-1, c.masked.shape[2]) @ w32).reshape(
+                len(c.masked), 3, last.n_out)
             pieces, lengths, next_hits = kern.split_cells_reduce(
                 b.pre, b.off, b.vx, b.vy, b.elay, b.eneu, b.uscale, tol, b.layer,
-                net.layers[b.layer].slopes, c.bits, c.cuts, c.ncut, c.base, net.weight_t(last),
-                net.layers[last].slopes)
+                net.layers[b.layer].slopes, c.bits, c.cuts, c.ncut, c.masked, last.weight, net.weight_t(depth - 1),
+                last.bias, rough,
+                last.slopes)
             cpu.add_split_counts(b.root, pieces, lengths, next_hits, c.cuts, c.ncut, b.off, b.elay, b.eneu, b.layer,
                                  layer_offset, counts, length, hits)
 

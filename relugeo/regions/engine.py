@@ -171,15 +171,19 @@ class Counted:
     ncut: np.ndarray
     npieces: np.ndarray
     nverts: np.ndarray
-    base: np.ndarray
+    base: np.ndarray | None
     undecided: np.ndarray | None = None
+    masked: np.ndarray | None = None
 
 
-def count_batch(net: PWANet, batch: CellBatch, tol: float, device: str = "cpu", certifier=None) -> Counted:
+def count_batch(net: PWANet, batch: CellBatch, tol: float, device: str = "cpu", certifier=None,
+                with_base: bool = True) -> Counted:
     """Classify every neuron of ``batch.layer`` on every cell and count the children
     (kernels of ``device``, see :func:`relugeo.kernels.backend`; with a ``certifier``,
     the certified kernels: cells they cannot decide count no children here and are
-    listed in ``Counted.undecided``)."""
+    listed in ``Counted.undecided``). With ``with_base=False`` the next layer's map
+    is not formed: ``base`` is None and ``masked`` holds the layer's activations
+    it is formed from."""
     if isinstance(batch, engine_kd.CellBatchKD):
         return engine_kd.count_batch(net, batch, tol, device)
     layer = net.layers[batch.layer]
@@ -195,6 +199,8 @@ def count_batch(net: PWANet, batch: CellBatch, tol: float, device: str = "cpu", 
             layer.slopes,
         )
     nxt = net.layers[batch.layer + 1]
+    if not with_base:
+        return Counted(bits, cuts, ncut, npieces, nverts, None, undecided, masked)
     if not nxt.is_dense:
         return Counted(bits, cuts, ncut, npieces, nverts, np.empty((batch.n_cells, k + 1, 0)))
     return Counted(bits, cuts, ncut, npieces, nverts, _base_map(layer, nxt, masked), undecided)

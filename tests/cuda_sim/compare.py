@@ -364,13 +364,14 @@ def _reduce_split(kern, pre, cells, slopes, layer, n_next=5, seed=6):
     counted = cpu.split_cells_count(pre, *cells, TOL, layer, slopes)
     bits, cuts, ncut, _, _, masked = counted
     rng = np.random.default_rng(seed)
-    wt = rng.normal(size=(pre.shape[2], n_next))
-    base = masked @ wt
-    base[:, 2, :] += rng.normal(size=n_next)
+    w = rng.normal(size=(n_next, pre.shape[2]))
+    bias = rng.normal(size=n_next)
+    rough = masked.astype(np.float32) @ w.T.astype(np.float32)
     nslopes = np.zeros(n_next)
     nslopes[3] = 1.0
     nslopes[4] = 0.1
-    return kern.split_cells_reduce(pre, *cells, TOL, layer, slopes, bits, cuts, ncut, base, wt, nslopes)
+    return kern.split_cells_reduce(pre, *cells, TOL, layer, slopes, bits, cuts, ncut, masked, w,
+                                   np.ascontiguousarray(w.T), bias, rough, nslopes)
 
 
 def test_split_cells_reduce(layer):
