@@ -307,6 +307,21 @@ def _range_on_ring(a, b, c, vx, vy, st, en):
     return top, bottom
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _ring_box(vx, vy, st, en):
+    """The box around the ring ``st .. en - 1``: its centre ``cx, cy``, half-widths ``hx, hy`` and the
+    largest coordinates ``ax, ay`` in absolute value."""
+    xmin = xmax = vx[st]
+    ymin = ymax = vy[st]
+    for q in range(st + 1, en):
+        xmin = min(xmin, vx[q])
+        xmax = max(xmax, vx[q])
+        ymin = min(ymin, vy[q])
+        ymax = max(ymax, vy[q])
+    return (0.5 * (xmin + xmax), 0.5 * (ymin + ymax), 0.5 * (xmax - xmin), 0.5 * (ymax - ymin),
+            max(abs(xmin), abs(xmax)), max(abs(ymin), abs(ymax)))
+
+
 @njit(cache=True, nogil=True)
 def _cell_signs(pre, cell, vx, vy, st, en, uscale, tol, bits, cuts, hi, lo, slopes):
     """Classify every neuron on one cell: write its bit, list the cutting ones.
@@ -327,19 +342,7 @@ def _cell_signs(pre, cell, vx, vy, st, en, uscale, tol, bits, cuts, hi, lo, slop
     ga = pre[cell, 0]
     gb = pre[cell, 1]
     gc = pre[cell, 2]
-    xmin = xmax = vx[st]
-    ymin = ymax = vy[st]
-    for q in range(st + 1, en):
-        xmin = min(xmin, vx[q])
-        xmax = max(xmax, vx[q])
-        ymin = min(ymin, vy[q])
-        ymax = max(ymax, vy[q])
-    cx = 0.5 * (xmin + xmax)
-    cy = 0.5 * (ymin + ymax)
-    hx = 0.5 * (xmax - xmin)
-    hy = 0.5 * (ymax - ymin)
-    ax = max(abs(xmin), abs(xmax))
-    ay = max(abs(ymin), abs(ymax))
+    cx, cy, hx, hy, ax, ay = _ring_box(vx, vy, st, en)
     for i in range(n):
         a = abs(ga[i])
         b = abs(gb[i])
@@ -1424,19 +1427,7 @@ def _children_candidates(pre, cell, vx, vy, st, en, uscale, tol, cuts, k, slopes
     """
     n = masked.shape[2]
     n_next = w.shape[0]
-    xmin = xmax = vx[st]
-    ymin = ymax = vy[st]
-    for q in range(st + 1, en):
-        xmin = min(xmin, vx[q])
-        xmax = max(xmax, vx[q])
-        ymin = min(ymin, vy[q])
-        ymax = max(ymax, vy[q])
-    cx = 0.5 * (xmin + xmax)
-    cy = 0.5 * (ymin + ymax)
-    hx = 0.5 * (xmax - xmin)
-    hy = 0.5 * (ymax - ymin)
-    ax = max(abs(xmin), abs(xmax))
-    ay = max(abs(ymin), abs(ymax))
+    cx, cy, hx, hy, ax, ay = _ring_box(vx, vy, st, en)
     m0 = 0.0
     m1 = 0.0
     m2 = 0.0
