@@ -34,7 +34,7 @@ from numba import njit
 from .cpu import CHUNK, _finish_child, _mask_row
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _popcount(x):
     """Set bits of a uint64 (a constant number of word operations)."""
     x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
@@ -43,7 +43,7 @@ def _popcount(x):
     return int((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _plane_eps(pre, cell, i, uscale, tol):
     """The on-hyperplane tolerance of neuron ``i`` on ``cell`` (``cpu._line_eps`` for any k)."""
     k = pre.shape[1] - 1
@@ -99,7 +99,7 @@ def _grow_workspace(ws, cap_v, cap_p, cap_j, cap_m, cap_n):
     return new
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _is_edge(PI, slot, ps, m, a, b, k):
     """Whether vertices ``a`` and ``b`` of the piece starting at ``ps`` span one of its edges.
 
@@ -136,7 +136,7 @@ def _is_edge(PI, slot, ps, m, a, b, k):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _split_polytope(ws, X, I, st, en, pre, cell, cuts, kc, uscale, tol, fbase):
     """Split the polytope ``st:en`` of ``cell`` by the hyperplanes of neurons ``cuts[:kc]``.
 
@@ -144,12 +144,44 @@ def _split_polytope(ws, X, I, st, en, pre, cell, cuts, kc, uscale, tol, fbase):
     ``(ws, n_pieces, slot)``: the pieces are ``OFF[slot, p]:OFF[slot, p + 1]`` of
     the workspace, and bit j of ``SID[slot, p]`` is set where piece p lies on
     the positive side of hyperplane j.
+
+    Inlined where it is called, so that the splitting itself
+    (:func:`_split_polytope_fit`) is a function without calls, whose array
+    arguments numba passes without reference counting (as
+    ``cpu._split_ring``); the workspace grows here, in the rare case that it
+    is too small, and the split restarts.
+    """
+    n = en - st
+    cap_v = n
+    cap_p = 2
+    cap_m = n
+    cap_n = 1
+    while True:
+        if (cap_v > ws[0].shape[1] or cap_p > ws[2].shape[1] - 1 or kc > 64 * ws[3].shape[2]
+                or cap_m > ws[4].shape[0] or cap_n > ws[6].shape[0]):
+            ws = _grow_workspace(ws, cap_v, cap_p, kc, cap_m, cap_n)
+        npc = _split_polytope_fit(ws, X, I, st, en, pre, cell, cuts, kc, uscale, tol, fbase)
+        if npc >= 0:
+            return ws, npc, kc & 1
+        cap_v = 2 * ws[0].shape[1]
+        cap_p = 2 * (ws[2].shape[1] - 1)
+        cap_m = 2 * ws[4].shape[0]
+        cap_n = 2 * ws[6].shape[0]
+
+
+@njit(cache=True, error_model="numpy")
+def _split_polytope_fit(ws, X, I, st, en, pre, cell, cuts, kc, uscale, tol, fbase):
+    """:func:`_split_polytope` in the workspace as it is: the number of pieces, or -1 when it is too small.
+
+    The workspace must hold the polytope (``n`` vertices and values, two
+    pieces, ``kc`` side bits), as :func:`_split_polytope` makes sure. One
+    return and no exception (its one division is by a nonzero difference).
     """
     k = X.shape[1]
     W = I.shape[1]
     n = en - st
-    ws = _grow_workspace(ws, n, 2, kc, n, 1)
     PX, PI, OFF, SID, S, SG, NX, NI = ws
+    full = False
     for q in range(n):
         for r in range(k):
             PX[0, q, r] = X[st + q, r]
@@ -176,8 +208,9 @@ def _split_polytope(ws, X, I, st, en, pre, cell, cuts, kc, uscale, tol, fbase):
         for p in range(npc):
             ps = OFF[src, p]
             m = OFF[src, p + 1] - ps
-            ws = _grow_workspace(ws, wv + m, nb + 2, kc, m, 1)
-            PX, PI, OFF, SID, S, SG, NX, NI = ws
+            if full or wv + m > PX.shape[1] or nb + 2 > OFF.shape[1] - 1 or m > S.shape[0]:
+                full = True
+                continue
             has_pos = False
             has_neg = False
             for q in range(m):
@@ -216,11 +249,11 @@ def _split_polytope(ws, X, I, st, en, pre, cell, cuts, kc, uscale, tol, fbase):
                 if SG[a] <= 0:
                     continue
                 for b in range(m):
-                    if SG[b] >= 0 or not _is_edge(PI, src, ps, m, a, b, k):
+                    if full or SG[b] >= 0 or not _is_edge(PI, src, ps, m, a, b, k):
                         continue
                     if nn >= NX.shape[0]:
-                        ws = _grow_workspace(ws, 0, 0, 0, 0, nn + 1)
-                        PX, PI, OFF, SID, S, SG, NX, NI = ws
+                        full = True
+                        continue
                     t = S[a] / (S[a] - S[b])
                     for r in range(k):
                         x0 = PX[src, ps + a, r]
@@ -231,8 +264,9 @@ def _split_polytope(ws, X, I, st, en, pre, cell, cuts, kc, uscale, tol, fbase):
                     nn += 1
             # two pieces: the positive side first, then the negative side
             for side in (1, -1):
-                ws = _grow_workspace(ws, wv + m + nn, nb + 2, kc, m, nn)
-                PX, PI, OFF, SID, S, SG, NX, NI = ws
+                if full or wv + m + nn > PX.shape[1] or nb + 2 > OFF.shape[1] - 1:
+                    full = True
+                    continue
                 w0 = wv
                 for q in range(m):
                     if SG[q] * side >= 0:
@@ -261,7 +295,7 @@ def _split_polytope(ws, X, I, st, en, pre, cell, cuts, kc, uscale, tol, fbase):
                 else:
                     wv = w0
         npc = nb
-    return ws, npc, kc & 1
+    return -1 if full else npc
 
 
 def split_polytope(vertices, incidence, planes, uscale, tol=1e-10, fbase=0):
