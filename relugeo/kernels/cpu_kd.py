@@ -163,10 +163,11 @@ def _split_polytope(ws, X, I, st, en, pre, cell, cuts, kc, uscale, tol, fbase):
         npc = _split_polytope_fit(ws, X, I, st, en, pre, cell, cuts, kc, uscale, tol, fbase)
         if npc >= 0:
             return ws, npc, kc & 1
-        cap_v = 2 * ws[0].shape[1]
-        cap_p = 2 * (ws[2].shape[1] - 1)
-        cap_m = 2 * ws[4].shape[0]
-        cap_n = 2 * ws[6].shape[0]
+        # the split starts again: grow fourfold, so that a large cell restarts only a few times
+        cap_v = 4 * ws[0].shape[1]
+        cap_p = 4 * (ws[2].shape[1] - 1)
+        cap_m = 4 * ws[4].shape[0]
+        cap_n = 4 * ws[6].shape[0]
 
 
 @njit(cache=True, error_model="numpy")
@@ -432,8 +433,9 @@ def split_polytopes_count(pre, off, X, I, uscale, tol, fbase, slopes):
     npieces = np.ones(C, dtype=np.int64)
     nverts = np.empty(C, dtype=np.int64)
     masked = np.empty_like(pre)
+    # one workspace for the whole batch: it grows to the largest cell's needs once
+    ws = _new_workspace(k, I.shape[1], 256, 16, 64, 64, 64)
     for ch in range((C + CHUNK - 1) // CHUNK):
-        ws = _new_workspace(k, I.shape[1], 256, 16, 64, 64, 64)
         hi = np.empty(n)
         lo = np.empty(n)
         val = np.empty(n)
@@ -468,8 +470,8 @@ def split_polytopes_write(pre, off, X, I, uscale, tol, fbase, slopes, pat, bit_o
     k = X.shape[1]
     W = I.shape[1]
     no_cut = np.zeros(1, dtype=np.uint64)
+    ws = _new_workspace(k, W, 256, 16, 64, 64, 64)
     for ch in range((C + CHUNK - 1) // CHUNK):
-        ws = _new_workspace(k, W, 256, 16, 64, 64, 64)
         for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
             st = off[cell]
             en = off[cell + 1]
