@@ -1553,7 +1553,10 @@ def split_cells_reduce(pre, off, vx, vy, elay, eneu, uscale, tol, layer, slopes,
     next_hits = np.zeros((C, n_next), dtype=np.uint8)
     wnorm = np.empty(n_next)
     for o in range(n_next):
-        wnorm[o] = 1.01 * np.sqrt(np.sum(w[o] * w[o]))
+        t = 0.0
+        for i in range(w.shape[1]):
+            t += w[o, i] * w[o, i]
+        wnorm[o] = 1.01 * np.sqrt(t)
     for ch in range((C + CHUNK - 1) // CHUNK):
         ws = _new_workspace(64, 8, 8)
         ws2 = _new_workspace(64, 8, 8)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .cpu import CHUNK, _finish_child, _mask_row
+from .cpu import _finish_child, _mask_row
 
 
 @njit(cache=True, inline="always")
@@ -433,27 +433,25 @@ def split_polytopes_count(pre, off, X, I, uscale, tol, fbase, slopes):
     npieces = np.ones(C, dtype=np.int64)
     nverts = np.empty(C, dtype=np.int64)
     masked = np.empty_like(pre)
-    # one workspace for the whole batch: it grows to the largest cell's needs once
+    # one workspace and scratch for the whole batch: the workspace grows to the largest cell's needs once
     ws = _new_workspace(k, I.shape[1], 256, 16, 64, 64, 64)
-    for ch in range((C + CHUNK - 1) // CHUNK):
-        hi = np.empty(n)
-        lo = np.empty(n)
-        val = np.empty(n)
-        box = np.empty((2, k))
-        for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
-            st = off[cell]
-            en = off[cell + 1]
-            kc = _polytope_signs(pre, cell, X, st, en, uscale[cell], tol, bits[cell], cuts[cell], hi, lo,
-                                 val, box, slopes)
-            ncut[cell] = kc
-            _mask_row(pre, cell, bits, slopes, masked)
-            if kc == 0:
-                nverts[cell] = en - st
-            else:
-                ws, npc, slot = _split_polytope(ws, X, I, st, en, pre, cell, cuts[cell], kc, uscale[cell], tol,
-                                                fbase)
-                npieces[cell] = npc
-                nverts[cell] = ws[2][slot, npc]
+    hi = np.empty(n)
+    lo = np.empty(n)
+    val = np.empty(n)
+    box = np.empty((2, k))
+    for cell in range(C):
+        st = off[cell]
+        en = off[cell + 1]
+        kc = _polytope_signs(pre, cell, X, st, en, uscale[cell], tol, bits[cell], cuts[cell], hi, lo,
+                             val, box, slopes)
+        ncut[cell] = kc
+        _mask_row(pre, cell, bits, slopes, masked)
+        if kc == 0:
+            nverts[cell] = en - st
+        else:
+            ws, npc, slot = _split_polytope(ws, X, I, st, en, pre, cell, cuts[cell], kc, uscale[cell], tol, fbase)
+            npieces[cell] = npc
+            nverts[cell] = ws[2][slot, npc]
     return bits, cuts, ncut, npieces, nverts, masked
 
 
@@ -471,34 +469,33 @@ def split_polytopes_write(pre, off, X, I, uscale, tol, fbase, slopes, pat, bit_o
     W = I.shape[1]
     no_cut = np.zeros(1, dtype=np.uint64)
     ws = _new_workspace(k, W, 256, 16, 64, 64, 64)
-    for ch in range((C + CHUNK - 1) // CHUNK):
-        for cell in range(ch * CHUNK, min(C, (ch + 1) * CHUNK)):
-            st = off[cell]
-            en = off[cell + 1]
-            kc = ncut[cell]
-            p0 = piece_start[cell]
-            w0 = vert_start[cell]
-            if kc == 0:
-                m = en - st
-                cX[w0 : w0 + m] = X[st:en]
-                cI[w0 : w0 + m] = I[st:en]
-                coff[p0 + 1] = w0 + m
-                cparent[p0] = cell
-                _finish_child(p0, cell, pre, bits, cuts, 0, no_cut, slopes, pat, bit_offset, base, wt, cpat,
-                              cnext)
-                continue
-            ws, npc, slot = _split_polytope(ws, X, I, st, en, pre, cell, cuts[cell], kc, uscale[cell], tol,
-                                            fbase)
-            PX, PI, OFF, SID = ws[0], ws[1], ws[2], ws[3]
-            m = OFF[slot, npc]
-            cX[w0 : w0 + m] = PX[slot, :m]
-            cI[w0 : w0 + m] = PI[slot, :m]
-            for p in range(npc):
-                child = p0 + p
-                coff[child + 1] = w0 + OFF[slot, p + 1]
-                cparent[child] = cell
-                _finish_child(child, cell, pre, bits, cuts, kc, SID[slot, p], slopes, pat, bit_offset, base, wt,
-                              cpat, cnext)
+    for cell in range(C):
+        st = off[cell]
+        en = off[cell + 1]
+        kc = ncut[cell]
+        p0 = piece_start[cell]
+        w0 = vert_start[cell]
+        if kc == 0:
+            m = en - st
+            cX[w0 : w0 + m] = X[st:en]
+            cI[w0 : w0 + m] = I[st:en]
+            coff[p0 + 1] = w0 + m
+            cparent[p0] = cell
+            _finish_child(p0, cell, pre, bits, cuts, 0, no_cut, slopes, pat, bit_offset, base, wt, cpat,
+                          cnext)
+            continue
+        ws, npc, slot = _split_polytope(ws, X, I, st, en, pre, cell, cuts[cell], kc, uscale[cell], tol,
+                                        fbase)
+        PX, PI, OFF, SID = ws[0], ws[1], ws[2], ws[3]
+        m = OFF[slot, npc]
+        cX[w0 : w0 + m] = PX[slot, :m]
+        cI[w0 : w0 + m] = PI[slot, :m]
+        for p in range(npc):
+            child = p0 + p
+            coff[child + 1] = w0 + OFF[slot, p + 1]
+            cparent[child] = cell
+            _finish_child(child, cell, pre, bits, cuts, kc, SID[slot, p], slopes, pat, bit_offset, base, wt,
+                          cpat, cnext)
     return None
 
 

@@ -369,8 +369,7 @@ def _exact(net: PWANet, X: np.ndarray, radius: float, V: np.ndarray, layers: str
             pieces, lengths, next_hits = kern.split_cells_reduce(
                 b.pre, b.off, b.vx, b.vy, b.elay, b.eneu, b.uscale, tol, b.layer,
                 net.layers[b.layer].slopes, c.bits, c.cuts, c.ncut, c.masked, last.weight, net.weight_t(depth - 1),
-                last.bias, rough,
-                last.slopes)
+                last.bias, rough, last.slopes)
             cpu.add_split_counts(b.root, pieces, lengths, next_hits, c.cuts, c.ncut, b.off, b.elay, b.eneu, b.layer,
                                  layer_offset, counts, length, hits)
 
