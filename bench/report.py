@@ -592,6 +592,10 @@ def memory_section(mem) -> list[str]:
         lines += ["", f"Not finished: {mem['not_finished']}."]
     if mem.get("note"):
         lines += ["", mem["note"]]
+    lines += ["", ("Both steps run with default settings: a partition walks on one thread; `verify()` forwards "
+                   "the certificates on a pool of numba's threads (one-thread BLAS each), forming the second "
+                   "layer once per run of regions that share a first-layer pattern, while its incidence checks "
+                   "run on the calling thread.")]
     lines += ["", f"Load average during the run: {fmt_load(mem.get('load_average', ()))}; "
               f"{mem.get('cpu_count')} logical CPUs; threads: {mem['records'][0].get('threads', {}).get('numba_threads')} "
               f"numba ({mem['records'][0].get('threads', {}).get('layer')}).", ""]

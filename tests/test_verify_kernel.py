@@ -30,11 +30,15 @@ def test_kernel_matches_the_reference(bit_start):
     patterns = cpu.pack_signs(full)
     failed = np.zeros(n, dtype=bool)
     ambiguous = np.zeros(n, dtype=bool)
-    checks.check_two_slope_layer(z, patterns, bit_start, slopes, 1e-9, failed, ambiguous)
+    bias = rng.standard_normal(w)
+    out = z - bias
+    checks.check_two_slope_layer(out, bias, patterns, bit_start, slopes, 1e-9, failed, ambiguous)
+    z = (z - bias) + bias  # the pre-activations as the kernel forms them
     want_failed, want_ambiguous = _reference(z, bits, slopes, 1e-9)
     np.testing.assert_array_equal(failed, want_failed)
     np.testing.assert_array_equal(ambiguous, want_ambiguous)
     assert want_failed.any() and want_ambiguous.any()
+    np.testing.assert_array_equal(out, np.where(z > 0, z, slopes * z))  # the layer's outputs, in place
 
 
 def test_verify_fails_a_wrong_bit_in_a_later_word():
@@ -49,3 +53,27 @@ def test_verify_fails_a_wrong_bit_in_a_later_word():
     part.patterns[r, g >> 6] ^= np.uint64(1) << np.uint64(g & 63)
     report = part.verify(raise_on_error=False)
     assert report["certificate_failures"] == 1 and not report["ok"]
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.1])
+def test_second_layer_maps_equal_the_forward_pass(slope):
+    """verify() forms the second layer once per run of regions sharing a first-layer pattern:
+    the same pre-activations as the plain forward pass, on a slice of a 5-D input."""
+    from common import random_net, to_torch
+
+    rng = np.random.default_rng(3)
+    net = rg.from_torch(to_torch(random_net(5, [40, 30, 8], input_dim=5, negative_slope=slope)))
+    sl = rg.Slice.square(rng.standard_normal(5), np.linalg.qr(rng.standard_normal((5, 2)))[0], 2.0)
+    part = rg.partition(net, sl)
+    u = part.centroids
+    maps = part._second_layer_maps(u, np.ascontiguousarray(part.patterns))
+    assert maps is not None  # runs of regions share a first-layer pattern
+    zs = net.preactivations(sl.to_input(u))
+    np.testing.assert_allclose(maps + net.layers[1].bias, zs[1], rtol=0, atol=1e-11 * np.abs(zs[1]).max())
+    assert part.verify()["ok"]
+    # a wrong second-layer bit is still caught
+    r = int(np.argmax(part.areas))
+    g = 40 + int(np.argmax(np.abs(zs[1][r])))
+    part.patterns = part.patterns.copy()
+    part.patterns[r, g >> 6] ^= np.uint64(1) << np.uint64(g & 63)
+    assert part.verify(raise_on_error=False)["certificate_failures"] == 1

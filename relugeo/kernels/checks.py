@@ -11,10 +11,12 @@ from numba import njit, prange
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def check_two_slope_layer(z, patterns, bit_start, slopes, margin, failed, ambiguous):
-    """Compare the signs of one two-slope layer with the packed patterns, row by row.
+def check_two_slope_layer(z, bias, patterns, bit_start, slopes, margin, failed, ambiguous):
+    """Add the bias, compare the signs with the packed patterns, and activate, row by row, in place.
 
-    ``z`` (n, w) float64 are the layer's pre-activations at n certificates;
+    ``z`` (n, w) float64 holds ``x @ W.T`` of one two-slope layer at n
+    certificates; on return it holds the layer's outputs (the next layer's
+    inputs), so that one pass over the block does all three. ``bias`` (w,);
     ``patterns`` (n, words) uint64 the regions' packed patterns, whose bits
     ``bit_start .. bit_start + w - 1`` belong to this layer; ``slopes`` (w,).
     Neuron i's bit is ``z_i > 0`` (always 0 for a pass-through neuron, slope
@@ -27,18 +29,41 @@ def check_two_slope_layer(z, patterns, bit_start, slopes, margin, failed, ambigu
     for r in prange(n):
         scale = 1e-300
         for i in range(w):
-            a = abs(z[r, i])
-            scale = max(scale, a)
+            v = z[r, i] + bias[i]
+            z[r, i] = v
+            scale = max(scale, abs(v))
         scale *= margin
         for i in range(w):
             g = bit_start + i
             want = (patterns[r, g >> 6] >> np.uint64(g & 63)) & np.uint64(1)
-            have = z[r, i] > 0.0 and slopes[i] != 1.0
+            v = z[r, i]
+            have = v > 0.0 and slopes[i] != 1.0
             if have != (want == np.uint64(1)):
-                if abs(z[r, i]) <= scale:
+                if abs(v) <= scale:
                     ambiguous[r] = True
                 else:
                     failed[r] = True
+            if not v > 0.0:
+                z[r, i] = slopes[i] * v
+
+
+@njit(cache=True, nogil=True)
+def eval_group_maps(u, group, maps, out):
+    """Each certificate's value under its group's affine map: ``out[r] = maps[g, k] + u[r] @ maps[g, :k]``
+    with ``g = group[r]``.
+
+    ``u`` (n, k) slice coordinates, ``group`` (n,) int64, ``maps`` (G, k + 1,
+    m) float64 (the constant row last), ``out`` (n, m) written.
+    """
+    n, k = u.shape
+    m = maps.shape[2]
+    for r in range(n):
+        g = group[r]
+        for o in range(m):
+            v = maps[g, k, o]
+            for c in range(k):
+                v += u[r, c] * maps[g, c, o]
+            out[r, o] = v
 
 
 @njit(cache=True, nogil=True)

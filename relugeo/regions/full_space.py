@@ -261,6 +261,7 @@ class FullPartition:
         return Partition.predictions(self)
 
     _check_certificates = Partition._check_certificates
+    _second_layer_maps = Partition._second_layer_maps
     _certificates = Partition._certificates
     _VERIFY_CHUNK = Partition._VERIFY_CHUNK
 

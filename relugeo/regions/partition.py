@@ -238,19 +238,36 @@ class Partition:
                 max(p[2] for p in parts), other)
 
     def _check_certificates(self, rows: slice, margin: float):
-        """Forward the centroids of regions ``rows``: (failed, ambiguous, logit error)."""
-        zs = self.net.preactivations(self.slice.to_input(self.centroids[rows]))
-        n = len(zs[-1])
+        """Forward the centroids of regions ``rows``: (failed, ambiguous, logit error).
+
+        A two-slope layer's bias, sign check and activation are one pass over
+        its block (:func:`relugeo.kernels.checks.check_two_slope_layer`).
+        When the first two layers are dense two-slope layers, the second one's
+        pre-activations come from :meth:`_second_layer_maps`: one product per
+        run of regions sharing a first-layer pattern rather than one per region.
+        """
+        u = np.asarray(self.centroids[rows], dtype=np.float64)
+        h = self.net._as_points(self.slice.to_input(u))
+        n = len(h)
         failed = np.zeros(n, dtype=bool)
         ambiguous = np.zeros(n, dtype=bool)
         patterns = np.ascontiguousarray(self.patterns[rows])
         bits = None
         start = 0
-        for layer, z in zip(self.net.hidden, zs[:-1]):
+        hidden = self.net.hidden
+        grouped = (n > 1 and len(hidden) >= 2 and all(ly.is_dense and not ly.is_max for ly in self.net.layers[:2]))
+        for j, layer in enumerate(hidden):
+            z = self._second_layer_maps(u, patterns) if j == 1 and grouped else None
+            if z is None:
+                z = np.ascontiguousarray(layer.linear(h), dtype=np.float64)
+            if np.may_share_memory(z, h) or np.may_share_memory(z, self.centroids):
+                z = z.copy()  # a LinearMap may hand back its input; the pass below writes over z
             if not layer.is_max:
-                checks.check_two_slope_layer(z, patterns, start, layer.slopes, margin, failed, ambiguous)
+                checks.check_two_slope_layer(z, layer.bias, patterns, start, layer.slopes, margin, failed, ambiguous)
+                h = z
                 start += layer.n_bits
                 continue
+            z += layer.bias
             if bits is None:
                 bits = np.unpackbits(patterns.view(np.uint8), axis=1, bitorder="little")
             want = bits[:, start : start + layer.n_bits].astype(bool)
@@ -264,12 +281,49 @@ class Partition:
             near = np.abs(gap) <= scale
             failed |= (mismatch & ~near).any(axis=1)
             ambiguous |= (mismatch & near).any(axis=1)
+            h = layer.activate(z)
             start += layer.n_bits
+        out = self.net.layers[-1].apply(h)
         k = self.dim
         maps = self.logit_maps[rows]
         logits = np.einsum("rk,rkc->rc", self.centroids[rows], maps[:, :k]) + maps[:, k]
-        err = float(np.abs(logits - zs[-1]).max() / (np.abs(zs[-1]).max() + 1e-300)) if n else 0.0
+        err = float(np.abs(logits - out).max() / (np.abs(out).max() + 1e-300)) if n else 0.0
         return failed, ambiguous, err
+
+    def _second_layer_maps(self, u: np.ndarray, patterns: np.ndarray) -> np.ndarray | None:
+        """The second layer's ``a1 @ W2.T`` at slice points ``u`` (n, k) whose claimed patterns are ``patterns``.
+
+        Regions come in walk order, so neighbours often share the first
+        layer's pattern: on such a run the first layer's outputs are the affine
+        map ``D (W1 (o + B u) + b1)``, with ``D`` the slopes the claimed pattern
+        gives, and the second layer's is that map through ``W2``, formed once
+        per run. Where a region's first-layer signs differ from its claim, the
+        first layer's check has already failed it (or found the neuron on its
+        plane, where both slopes agree to rounding). None when the runs are
+        too short for the maps to cost less than the plain product.
+        """
+        first, second = self.net.layers[0], self.net.layers[1]
+        w = first.n_out
+        n, k = u.shape
+        nw, rest = divmod(w, 64)
+        key = patterns[:, : nw + (rest > 0)].copy()
+        if rest:
+            key[:, nw] &= np.uint64((1 << rest) - 1)
+        new = np.ones(n, dtype=bool)
+        new[1:] = (key[1:] != key[:-1]).any(axis=1)
+        heads = np.flatnonzero(new)
+        if len(heads) * (k + 1) >= n:
+            return None
+        group = np.cumsum(new) - 1
+        on = np.unpackbits(key[heads].view(np.uint8), axis=1, bitorder="little")[:, :w].astype(bool)
+        scale = np.where(on, 1.0, first.slopes)  # (G, w)
+        lin = first.linear(self.slice.basis.T)  # (k, w): the first layer along the slice's directions
+        const = first.apply(self.slice.origin[None, :])  # (1, w)
+        post = np.concatenate([scale[:, None, :] * lin[None], (scale * const)[:, None, :]], axis=1)
+        maps = second.linear(post.reshape(-1, w)).reshape(len(heads), k + 1, second.n_out)
+        out = np.empty((n, second.n_out))
+        checks.eval_group_maps(np.ascontiguousarray(u), group, maps, out)
+        return out
 
     def verify(self, *, area_rtol: float = 1e-9, margin: float = 1e-9, raise_on_error: bool = True) -> dict:
         """Check the partition against the real network.
